@@ -1,0 +1,119 @@
+"""Datasets: a manifest of samples (id, file, label, factors) plus a way to read each image."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from robustscope.errors import BadImageError
+
+#: Columns every manifest has; any other column is a factor.
+MANIFEST_COLUMNS = ("sample_id", "path", "label")
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """Decode an image file to RGB, raising :class:`BadImageError` that names the file.
+
+    Example:
+        >>> import tempfile, os
+        >>> bad = os.path.join(tempfile.mkdtemp(), "broken.png")
+        >>> _ = open(bad, "wb").write(b"not a png")
+        >>> try:
+        ...     read_image(bad)
+        ... except BadImageError as err:
+        ...     print("broken.png" in str(err))
+        True
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise BadImageError(str(path), "file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise BadImageError(str(path), f"{type(err).__name__}: {err}") from None
+
+
+@dataclass
+class Dataset:
+    """A labelled image dataset described by a manifest.
+
+    Attributes:
+        name: the spec it was loaded from (``folder:/data/x``, ``csv:labels.csv``, ``synth:demo``…).
+        root: folder the manifest's ``path`` column is relative to.
+        classes: class names; ``manifest.label`` indexes into them.
+        manifest: one row per sample with ``sample_id`` (unique str), ``path`` (relative to ``root``),
+            ``label`` (int) and any number of factor columns (pose, background, region, …).
+
+    Example:
+        >>> import pandas as pd
+        >>> ds = Dataset("toy", ".", ["cat", "dog"],
+        ...              pd.DataFrame({"sample_id": ["a", "b"], "path": ["a.png", "b.png"],
+        ...                            "label": [0, 1], "pose": ["front", "side"]}))
+        >>> len(ds), ds.factor_columns
+        (2, ['pose'])
+    """
+
+    name: str
+    root: str | Path
+    classes: list[str]
+    manifest: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in MANIFEST_COLUMNS if c not in self.manifest.columns]
+        if missing:
+            raise ValueError(f"dataset {self.name}: manifest lacks columns {missing}")
+        self.manifest = self.manifest.reset_index(drop=True)
+        self.manifest["sample_id"] = self.manifest["sample_id"].astype(str)
+        self.manifest["label"] = self.manifest["label"].astype("int64")
+        if self.manifest["sample_id"].duplicated().any():
+            dupes = self.manifest.loc[self.manifest["sample_id"].duplicated(), "sample_id"].head(3).tolist()
+            raise ValueError(f"dataset {self.name}: duplicate sample ids, e.g. {dupes}")
+        bad = self.manifest[(self.manifest["label"] < 0) | (self.manifest["label"] >= len(self.classes))]
+        if len(bad):
+            raise ValueError(f"dataset {self.name}: label index out of range in row {bad.index[0]}")
+        self.root = Path(self.root)
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    @property
+    def factor_columns(self) -> list[str]:
+        return [c for c in self.manifest.columns if c not in MANIFEST_COLUMNS]
+
+    def image_path(self, index: int) -> Path:
+        return self.root / str(self.manifest.at[index, "path"])
+
+    def load_image(self, index: int) -> Image.Image:
+        """Read sample ``index`` as an RGB PIL image (raises :class:`BadImageError` naming the file)."""
+        return read_image(self.image_path(index))
+
+    def class_names(self) -> list[str]:
+        """The class name of every sample, in manifest order."""
+        return [self.classes[i] for i in self.manifest["label"]]
+
+    def subset(self, rows: Sequence[int] | pd.Series, name: str | None = None) -> Dataset:
+        """A dataset of some rows (by position or boolean mask), sharing root and classes."""
+        frame = self.manifest[rows] if isinstance(rows, pd.Series) else self.manifest.iloc[list(rows)]
+        return Dataset(name or self.name, self.root, self.classes, frame.copy(), dict(self.metadata))
+
+    def fingerprint(self) -> str:
+        """Hash of the manifest (ids, paths, labels, factors), class names and file sizes.
+
+        File contents are not read (that would cost a pass over the data); size changes and any
+        manifest change alter the key.
+        """
+        digest = hashlib.sha256()
+        digest.update("\x1f".join(self.classes).encode())
+        digest.update(pd.util.hash_pandas_object(self.manifest.astype(str), index=False).values.tobytes())
+        for relative in self.manifest["path"]:
+            path = self.root / str(relative)
+            digest.update(str(path.stat().st_size if path.exists() else -1).encode())
+        return digest.hexdigest()[:20]

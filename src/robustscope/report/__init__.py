@@ -1,0 +1,1 @@
+"""robustscope.report."""

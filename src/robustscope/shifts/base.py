@@ -1,0 +1,94 @@
+"""Shifts: versioned, seeded functions of a batch of [0,1] images."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+
+
+class Shift(ABC):
+    """A distribution shift applied to a batch of images in [0,1] pixel space.
+
+    Subclasses set :attr:`name` and :attr:`version` (bump it whenever outputs change, so stored
+    predictions made with the old code are not reused) and implement :meth:`apply`. The result
+    must depend only on (image, sample id, parameters, seed), never on batch composition.
+
+    Example:
+        >>> import torch
+        >>> class Darken(Shift):
+        ...     name, version = "darken", "1"
+        ...     def __init__(self, factor: float = 0.5):
+        ...         self.factor = factor
+        ...     def params(self):
+        ...         return {"factor": self.factor}
+        ...     def apply(self, images, sample_ids, seed):
+        ...         return images * self.factor
+        >>> Darken(0.5)(torch.ones(2, 3, 4, 4), ["a", "b"], seed=0).max().item()
+        0.5
+        >>> Darken(0.5).spec()
+        'darken:factor=0.5'
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+
+    def params(self) -> dict[str, Any]:
+        """The parameters that determine the output (part of the cache key)."""
+        return {}
+
+    @abstractmethod
+    def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
+        """Shift ``images`` (``[B,3,H,W]`` in [0,1]); returns the same shape, in [0,1]."""
+
+    def __call__(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int = 0) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"shift {self.name} expects [B,3,H,W] images, got {tuple(images.shape)}")
+        return self.apply(images, sample_ids, seed).clamp_(0.0, 1.0)
+
+    def spec(self) -> str:
+        """A readable name with parameters, used as the shift's label in results."""
+        params = self.params()
+        if not params:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+    def key(self) -> dict[str, Any]:
+        """Everything that identifies the shift's output: name, version, parameters."""
+        return {"name": self.name, "version": self.version, "params": self.params()}
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.key(), sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class Identity(Shift):
+    """No shift: the clean images.
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(1, 3, 2, 2)
+        >>> torch.equal(Identity()(x.clone(), ["a"]), x)
+        True
+    """
+
+    name = "none"
+
+    def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
+        return images
+
+
+def sample_seed(sample_id: str, *parts: object) -> int:
+    """A 63-bit seed from a sample id and any other parts (corruption, severity, seed…).
+
+    Gives per-sample randomness that does not depend on batch composition or device.
+
+    Example:
+        >>> sample_seed("img_001", "gaussian_noise", 3, 0) == sample_seed("img_001", "gaussian_noise", 3, 0)
+        True
+    """
+    text = "\x1f".join([sample_id, *map(str, parts)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
