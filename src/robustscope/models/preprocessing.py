@@ -62,7 +62,7 @@ class Preprocessing:
 
     @property
     def resize_size(self) -> int:
-        return int(math.floor(self.input_size / self.crop_pct))
+        return math.floor(self.input_size / self.crop_pct)
 
     def resize_and_crop(self, image: Image.Image) -> Image.Image:
         """Resize the shorter side to :attr:`resize_size` and centre-crop :attr:`input_size`."""

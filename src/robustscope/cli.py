@@ -1,0 +1,243 @@
+"""The ``robustscope`` command line: demo, run, synth render, train, report, results, list."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from robustscope.errors import RobustscopeError
+
+EPILOG = """examples:
+  robustscope demo                                   # render, train, evaluate, report (offline)
+  robustscope run --model timm:resnet50 --data folder:~/data/imagenet/val --slice-by none
+  robustscope run --model file:.robustscope/models/demo-narrow-… --data synth:demo:test-pose
+  robustscope synth render demo --split test-pose --out renders/pose
+  robustscope train --data synth:demo:train-diverse --out models/diverse --epochs 12
+  robustscope report --out report.html
+  robustscope results --format csv --out results.csv
+  robustscope list models | datasets | metrics | shifts | worlds
+"""
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False)
+
+
+def _print_table(frame, title: str | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    _console().print(table)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from robustscope.config import workspace
+    from robustscope.demo import run_demo
+
+    result = run_demo(args.world, workspace(args.workspace), epochs=args.epochs, workers=args.workers,
+                      progress=not args.quiet)
+    summary = result.summary().reset_index()
+    _print_table(summary, title="top-1 accuracy (%) per model and test split")
+    _console().print(f"report: [bold]{result.report}[/bold]  ({result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from robustscope.api import evaluate, load_dataset
+    from robustscope.config import workspace
+
+    data = load_dataset(args.data, root=args.data_root)
+    slice_by = None if args.slice_by == ["none"] else ("all" if args.slice_by == ["all"] else args.slice_by)
+    table = evaluate(
+        args.model, data, shifts=args.shift, metrics=args.metric, slice_by=slice_by, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, on_bad_image=args.on_bad_image,
+        n_resamples=args.n_resamples, store=workspace(args.workspace), progress=not args.quiet,
+    )
+    whole = table[table["slice_factor"] == ""][["shift", "metric", "value", "ci_low", "ci_high", "n"]]
+    _print_table(whole, title=f"{table['model'].iloc[0]} on {data.name}")
+    return 0
+
+
+def cmd_synth_render(args: argparse.Namespace) -> int:
+    from robustscope.synth import load_spec, render_world
+
+    spec = load_spec(args.spec)
+    splits = [args.split] if args.split else (spec.split_names() or [None])
+    for split in splits:
+        out = Path(args.out) / split if split and not args.split else Path(args.out)
+        render_world(spec, out, split=split, workers=args.workers, progress=not args.quiet)
+        _console().print(f"rendered {split or spec.name} → {out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from robustscope.api import load_dataset
+    from robustscope.train import train_classifier
+
+    data = load_dataset(args.data, root=args.data_root)
+    out = train_classifier(data, Path(args.out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           seed=args.seed, image_size=args.image_size, progress=not args.quiet)
+    _console().print(f"saved → {out}  (load with --model file:{out})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from robustscope.config import workspace
+    from robustscope.report.from_store import report_from_store
+
+    ws = workspace(args.workspace)
+    out = Path(args.out) if args.out else ws.reports / "report.html"
+    path = report_from_store(ws, out, models=args.model or None)
+    _console().print(f"report: [bold]{path}[/bold]")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from robustscope.config import workspace
+    from robustscope.engine import ResultStore
+
+    store = ResultStore(workspace(args.workspace).results_db)
+    if args.out:
+        store.export(Path(args.out), format=args.format)
+        _console().print(f"exported → {args.out}")
+        return 0
+    frame = store.query()
+    if args.format == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
+    else:
+        sys.stdout.write(frame.to_csv(index=False))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    if args.what == "worlds":
+        from robustscope.synth import list_worlds, load_spec
+
+        rows = [{"world": n, "splits": ", ".join(load_spec(n).split_names())} for n in list_worlds()]
+        _print_table(pd.DataFrame(rows), title="built-in worlds (synth:WORLD:SPLIT)")
+        return 0
+    if args.what == "metrics":
+        from robustscope.metrics.registry import METRICS
+
+        rows = [{"metric": e.key, "protocol": e.summary} for e in METRICS.entries()]
+        _print_table(pd.DataFrame(rows), title="metrics")
+        return 0
+    registry = {
+        "models": "robustscope.models.registry:MODEL_SCHEMES",
+        "datasets": "robustscope.data.registry:DATASET_SCHEMES",
+        "shifts": "robustscope.shifts.registry:SHIFTS",
+    }[args.what]
+    import importlib
+
+    module, _, attribute = registry.partition(":")
+    entries = getattr(importlib.import_module(module), attribute).entries()
+    rows = [{"name": e.key, "what": e.summary, "example": e.example} for e in entries]
+    _print_table(pd.DataFrame(rows), title=args.what)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``robustscope`` command."""
+    parser = argparse.ArgumentParser(prog="robustscope", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workspace", help="workspace folder (default: $ROBUSTSCOPE_HOME or ./.robustscope)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def sub(name: str, help_text: str, example: str, parent=commands) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    demo = sub("demo", "render the built-in world, train two reference models, evaluate, report",
+               "robustscope demo --workers 2")
+    demo.add_argument("--world", default="demo", help="built-in world or YAML spec (default: demo)")
+    demo.add_argument("--epochs", type=int, default=12, help="training epochs of each reference model")
+    demo.add_argument("--workers", type=int, default=None, help="rendering processes (default: all cores)")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub("run", "evaluate one model on one dataset (predictions and results are cached)",
+              "robustscope run --model tv:resnet18 --data folder:~/data/imagenet/val --metric top1 ece")
+    run.add_argument("--model", required=True, help="timm:NAME, tv:NAME, clip:ARCH/PRETRAINED, file:PATH")
+    run.add_argument("--data", required=True, help="folder:PATH, csv:PATH, synth:WORLD:SPLIT")
+    run.add_argument("--data-root", help="folder that relative dataset paths are under")
+    run.add_argument("--shift", nargs="+", default=["none"], help="shift specs (robustscope list shifts)")
+    run.add_argument("--metric", nargs="+", default=["top1", "top5", "ece", "nll", "brier"], help="metric names")
+    run.add_argument("--slice-by", nargs="+", default=["all"], help="factor columns, 'all' or 'none'")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--batch-size", type=int, default=64)
+    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
+    run.add_argument("--on-bad-image", choices=["raise", "skip"], default="raise",
+                     help="stop on an unreadable image (default) or skip and count it")
+    run.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the CIs")
+    run.set_defaults(func=cmd_run)
+
+    synth = sub("synth", "the synthetic world", "robustscope synth render demo --out renders/")
+    synth_commands = synth.add_subparsers(dest="synth_command", required=True)
+    render = sub("render", "render a world spec (all splits, or one) to PNGs, masks and labels.csv",
+                 "robustscope synth render demo --split test-pose --out renders/pose", parent=synth_commands)
+    render.add_argument("spec", help="built-in world name or YAML file")
+    render.add_argument("--out", required=True, help="output folder (one sub-folder per split)")
+    render.add_argument("--split", help="render only this split")
+    render.add_argument("--workers", type=int, default=None)
+    render.set_defaults(func=cmd_synth_render)
+
+    train = sub("train", "train a small reference CNN on a dataset; saves safetensors + config.json",
+                "robustscope train --data synth:demo:train-diverse --out models/diverse")
+    train.add_argument("--data", required=True)
+    train.add_argument("--data-root")
+    train.add_argument("--out", required=True)
+    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--image-size", type=int, default=64)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train)
+
+    report = sub("report", "write the self-contained HTML report of the workspace's results",
+                 "robustscope report --out report.html")
+    report.add_argument("--out", help="HTML file (default: WORKSPACE/reports/report.html)")
+    report.add_argument("--model", nargs="*", help="only these models")
+    report.set_defaults(func=cmd_report)
+
+    results = sub("results", "print or export the result rows", "robustscope results --format json --out r.json")
+    results.add_argument("--format", choices=["csv", "json"], default="csv")
+    results.add_argument("--out", help="file to write (default: stdout)")
+    results.set_defaults(func=cmd_results)
+
+    listing = sub("list", "list what can be named", "robustscope list models")
+    listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "worlds"])
+    listing.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``robustscope`` console script.
+
+    Example:
+        >>> main(["list", "shifts"])  # doctest: +SKIP
+        0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except RobustscopeError as err:
+        print(f"robustscope: error: {err}", file=sys.stderr)
+        if os.environ.get("ROBUSTSCOPE_DEBUG"):
+            raise
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
