@@ -52,13 +52,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from robustscope.api import evaluate, load_dataset
+    from robustscope.api import evaluate, load_dataset, load_model
     from robustscope.config import workspace
 
+    model = load_model(args.model)  # a misspelt model fails before any data is read
     data = load_dataset(args.data, root=args.data_root)
     slice_by = None if args.slice_by == ["none"] else ("all" if args.slice_by == ["all"] else args.slice_by)
     table = evaluate(
-        args.model, data, shifts=args.shift, metrics=args.metric, slice_by=slice_by, seed=args.seed,
+        model, data, shifts=args.shift, metrics=args.metric, slice_by=slice_by, seed=args.seed,
         batch_size=args.batch_size, device=args.device, on_bad_image=args.on_bad_image,
         n_resamples=args.n_resamples, store=workspace(args.workspace), progress=not args.quiet,
     )
