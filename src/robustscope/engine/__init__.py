@@ -1,1 +1,38 @@
-"""robustscope.engine."""
+"""robustscope.engine: the Runner, the PredictionStore it fills, and the ResultStore metrics land in.
+
+Example:
+    >>> # from robustscope.engine import PredictionStore, ResultStore, Runner
+    >>> # result = Runner(PredictionStore(ws.predictions), device="cuda").run(model, dataset)
+    >>> # result.predictions.logits.shape, result.shards_computed, result.shards_reused
+"""
+
+from robustscope.engine.fingerprint import STORE_FORMAT_VERSION, prediction_key
+from robustscope.engine.prediction_store import PredictionStore
+from robustscope.engine.predictions import Predictions
+from robustscope.engine.result_store import RESULT_COLUMNS, SCHEMA_VERSION, ResultStore
+from robustscope.engine.runner import (
+    Runner,
+    RunResult,
+    ShardOutcome,
+    ShardTask,
+    execute_task,
+    execute_tasks,
+    label_mapping,
+)
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "SCHEMA_VERSION",
+    "STORE_FORMAT_VERSION",
+    "PredictionStore",
+    "Predictions",
+    "ResultStore",
+    "RunResult",
+    "Runner",
+    "ShardOutcome",
+    "ShardTask",
+    "execute_task",
+    "execute_tasks",
+    "label_mapping",
+    "prediction_key",
+]

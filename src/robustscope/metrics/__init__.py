@@ -1,1 +1,40 @@
-"""robustscope.metrics."""
+"""robustscope.metrics: pure numpy metrics, bootstrap intervals and result rows.
+
+Example:
+    >>> import numpy as np
+    >>> from robustscope.metrics import accuracy
+    >>> accuracy(np.array([[0.2, 0.8]]), np.array([1]))
+    1.0
+"""
+
+from __future__ import annotations
+
+from robustscope.metrics.bootstrap import bootstrap_ci
+from robustscope.metrics.classification import (
+    ReliabilityCurve,
+    accuracy,
+    brier,
+    correct_topk,
+    ece,
+    nll,
+    reliability_curve,
+    softmax,
+)
+from robustscope.metrics.registry import METRICS, RESULT_COLUMNS, Metric, compute_metrics, get_metric
+
+__all__ = [
+    "METRICS",
+    "RESULT_COLUMNS",
+    "Metric",
+    "ReliabilityCurve",
+    "accuracy",
+    "bootstrap_ci",
+    "brier",
+    "compute_metrics",
+    "correct_topk",
+    "ece",
+    "get_metric",
+    "nll",
+    "reliability_curve",
+    "softmax",
+]

@@ -1,0 +1,81 @@
+"""Cache keys of stored predictions: a hash of everything that determines a model's outputs on a dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from robustscope.data.base import Dataset
+    from robustscope.models.base import Model
+    from robustscope.shifts.base import Shift
+
+#: Version of the PredictionStore's on-disk format; part of every key, so a format change never
+#: reuses (or misreads) predictions written by older code.
+STORE_FORMAT_VERSION = 1
+
+#: Hex characters kept from the sha256 (96 bits: collisions are not a practical concern).
+KEY_LENGTH = 24
+
+
+def key_payload(
+    model: Model,
+    dataset: Dataset,
+    shift: Shift,
+    seed: int,
+    *,
+    model_fingerprint: str | None = None,
+    dataset_fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """The JSON-able fields a prediction key hashes (handy to see *why* two keys differ).
+
+    ``model_fingerprint``/``dataset_fingerprint`` let callers that already computed them skip
+    re-hashing the weights and the manifest.
+    """
+    return {
+        "format_version": STORE_FORMAT_VERSION,
+        "model": {
+            "name": model.name,
+            "fingerprint": model_fingerprint or model.fingerprint(),
+            "preprocessing": model.preprocessing.to_dict(),
+            "labels": list(model.labels),
+        },
+        "dataset": {"name": dataset.name, "fingerprint": dataset_fingerprint or dataset.fingerprint()},
+        "shift": shift.key(),
+        "seed": int(seed),
+    }
+
+
+def prediction_key(
+    model: Model,
+    dataset: Dataset,
+    shift: Shift,
+    seed: int,
+    *,
+    model_fingerprint: str | None = None,
+    dataset_fingerprint: str | None = None,
+) -> str:
+    """The PredictionStore key of (model, dataset, shift, seed): 24 hex chars of a sha256.
+
+    The model's fingerprint (weights, preprocessing, labels, name) is always part of the key, so
+    two different models never share cached predictions.
+
+    Example:
+        >>> import pandas as pd
+        >>> from torch import nn
+        >>> from robustscope.data import Dataset
+        >>> from robustscope.models import Model
+        >>> from robustscope.shifts import Identity
+        >>> model = Model.from_module(nn.Linear(2, 2), labels=["a", "b"])
+        >>> data = Dataset("toy", "/nonexistent", ["a", "b"],
+        ...                pd.DataFrame({"sample_id": ["x"], "path": ["x.png"], "label": [0]}))
+        >>> key = prediction_key(model, data, Identity(), seed=0)
+        >>> len(key), key == prediction_key(model, data, Identity(), seed=1)
+        (24, False)
+    """
+    payload = key_payload(
+        model, dataset, shift, seed, model_fingerprint=model_fingerprint, dataset_fingerprint=dataset_fingerprint
+    )
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]

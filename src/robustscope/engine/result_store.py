@@ -1,0 +1,336 @@
+"""Results in an embedded DuckDB file: one row per model × dataset × shift × metric × slice.
+
+Every operation opens its own connection and closes it, so several processes can share one file:
+DuckDB lets one process hold a file at a time, and a process that finds it locked retries
+briefly. Writes run in one transaction and replace rows with the same identity, so recomputing a
+metric never duplicates it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from robustscope.engine.prediction_store import atomic_write_bytes
+from robustscope.errors import StoreVersionError
+from robustscope.registry import suggest
+
+#: Bump when the ``results`` table changes; a file with another version is refused, never misread.
+SCHEMA_VERSION = 1
+
+#: The ``results`` table: the "Result rows" contract of docs/architecture.md, in order.
+RESULT_COLUMNS: dict[str, str] = {
+    "model": "VARCHAR",
+    "model_fingerprint": "VARCHAR",
+    "dataset": "VARCHAR",
+    "dataset_fingerprint": "VARCHAR",
+    "shift": "VARCHAR",
+    "metric": "VARCHAR",
+    "slice_factor": "VARCHAR",
+    "slice_value": "VARCHAR",
+    "value": "DOUBLE",
+    "ci_low": "DOUBLE",
+    "ci_high": "DOUBLE",
+    "n": "BIGINT",
+    "protocol": "VARCHAR",
+    "prediction_key": "VARCHAR",
+    "versions": "VARCHAR",
+    "created_at": "TIMESTAMP",  # naive UTC
+}
+
+#: A row's identity: a new row with the same values replaces the stored one.
+IDENTITY_COLUMNS = ("model_fingerprint", "dataset_fingerprint", "shift", "metric", "slice_factor", "slice_value")
+
+#: Columns :meth:`ResultStore.write` fills in when absent.
+OPTIONAL_COLUMNS = ("ci_low", "ci_high", "versions", "created_at")
+
+_STRING_COLUMNS = [c for c, t in RESULT_COLUMNS.items() if t == "VARCHAR"]
+_JSON_COLUMNS = ("protocol", "versions")
+_ORDER = "model, dataset, shift, metric, slice_factor, slice_value"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of robustscope and the packages that shape its numbers (recorded with every result).
+
+    Example:
+        >>> "numpy" in package_versions()
+        True
+    """
+    from importlib import metadata
+
+    versions: dict[str, str] = {}
+    for name in ("robustscope", "torch", "torchvision", "numpy", "pandas", "timm", "open_clip_torch"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def _is_lock_error(err: Exception) -> bool:
+    text = str(err).lower()
+    return "lock" in text or "conflicting" in text or "being used by another process" in text
+
+
+def _json_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "{}"
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class ResultStore:
+    """Metric results in a DuckDB file (table ``results``; schema version in table ``meta``).
+
+    Args:
+        path: the ``.duckdb`` file (created with its folder if missing).
+        lock_timeout: seconds to keep retrying while another process holds the file.
+
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> store = ResultStore(tempfile.mkdtemp() + "/results.duckdb")
+        >>> row = dict(model="m", model_fingerprint="f", dataset="d", dataset_fingerprint="g",
+        ...            shift="none", metric="top1", slice_factor="", slice_value="", value=0.9,
+        ...            n=100, protocol="{}", prediction_key="k")
+        >>> store.write(pd.DataFrame([row]))
+        1
+        >>> store.write(pd.DataFrame([{**row, "value": 0.8}]))  # same identity: replaced
+        1
+        >>> store.query(metric="top1")["value"].tolist()
+        [0.8]
+    """
+
+    def __init__(self, path: str | Path, lock_timeout: float = 30.0):
+        self.path = Path(path).expanduser()
+        self.lock_timeout = lock_timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._initialise()
+
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.path)!r})"
+
+    # -- connections ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection, retried while another process holds the file's lock."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except (duckdb.IOException, duckdb.ConnectionException) as err:
+                if not _is_lock_error(err):
+                    raise StoreVersionError(
+                        f"{self.path} cannot be opened as a robustscope result store ({err}). Is it a DuckDB "
+                        "file written by a compatible DuckDB version? Move it aside to start a new store."
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{self.path} stayed locked by another process for {self.lock_timeout:.0f} s: {err}"
+                    ) from None
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _initialise(self) -> None:
+        if self.path.exists():
+            # Most opens find an initialised store: check without taking the write lock.
+            with self.connect(read_only=True) as con:
+                if self._check_schema(con):
+                    return
+        with self.connect() as con:
+            if self._check_schema(con):
+                return
+            con.execute("BEGIN TRANSACTION")
+            con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            columns = ", ".join(f"{name} {kind}" for name, kind in RESULT_COLUMNS.items())
+            con.execute(f"CREATE TABLE IF NOT EXISTS results ({columns})")
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            con.execute("COMMIT")
+
+    def _check_schema(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """True when the store is initialised with our schema; raise when it has another one."""
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if not tables:
+            return False
+        version = None
+        if "meta" in tables:
+            found = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = found[0] if found else None
+        if version != str(SCHEMA_VERSION):
+            raise StoreVersionError(
+                f"{self.path} has result-store schema version {version!r}, but this robustscope reads version "
+                f"{SCHEMA_VERSION}. Use the robustscope version that wrote it, export it and start a new store, "
+                "or move the file aside."
+            )
+        columns = [row[0] for row in con.execute("DESCRIBE results").fetchall()] if "results" in tables else []
+        if columns != list(RESULT_COLUMNS):
+            raise StoreVersionError(
+                f"{self.path}: table results has columns {columns}, expected {list(RESULT_COLUMNS)} "
+                f"(schema version {SCHEMA_VERSION}); move the file aside to start a new store"
+            )
+        return True
+
+    # -- writing --------------------------------------------------------------------------------
+    def normalise(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Check and coerce result rows to the table's columns, filling optional ones.
+
+        Raises ``ValueError`` naming unknown or missing columns.
+        """
+        unknown = [c for c in rows.columns if c not in RESULT_COLUMNS]
+        if unknown:
+            hints = {c: suggest(str(c), RESULT_COLUMNS) for c in unknown}
+            detail = ", ".join(f"{c!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for c, h in hints.items())
+            raise ValueError(f"result rows have unknown columns {detail}; expected {list(RESULT_COLUMNS)}")
+        missing = [c for c in RESULT_COLUMNS if c not in rows.columns and c not in OPTIONAL_COLUMNS]
+        if missing:
+            raise ValueError(f"result rows lack columns {missing}")
+        frame = rows.copy().reset_index(drop=True)
+        for column in ("ci_low", "ci_high"):
+            if column not in frame.columns:
+                frame[column] = np.nan
+        if "versions" not in frame.columns:
+            frame["versions"] = json.dumps(package_versions(), sort_keys=True)
+        if "created_at" not in frame.columns:
+            frame["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+        for column in _JSON_COLUMNS:
+            frame[column] = [_json_text(v) for v in frame[column]]
+        for column in ("slice_factor", "slice_value"):
+            frame[column] = frame[column].where(frame[column].notna(), "")
+        for column in _STRING_COLUMNS:
+            frame[column] = frame[column].astype(str)
+        frame["value"] = pd.to_numeric(frame["value"], errors="raise").astype("float64")
+        for column in ("ci_low", "ci_high"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        frame["n"] = pd.to_numeric(frame["n"], errors="raise").astype("int64")
+        created = pd.to_datetime(frame["created_at"], utc=True)
+        frame["created_at"] = created.dt.tz_localize(None)
+        # Within one write the last row of an identity wins, as it would across writes.
+        frame = frame.drop_duplicates(list(IDENTITY_COLUMNS), keep="last")
+        return frame[list(RESULT_COLUMNS)].reset_index(drop=True)
+
+    def write(self, rows: pd.DataFrame) -> int:
+        """Insert rows, replacing stored rows with the same identity; returns the number written.
+
+        Identity: :data:`IDENTITY_COLUMNS` (model and dataset fingerprints, shift, metric, slice).
+        """
+        frame = self.normalise(rows)
+        if frame.empty:
+            return 0
+        match = " AND ".join(f"r.{c} = i.{c}" for c in IDENTITY_COLUMNS)
+        columns = ", ".join(RESULT_COLUMNS)
+        with self.connect() as con:
+            con.register("incoming", frame)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"DELETE FROM results r WHERE EXISTS (SELECT 1 FROM incoming i WHERE {match})")
+                con.execute(f"INSERT INTO results ({columns}) SELECT {columns} FROM incoming")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("incoming")
+        return len(frame)
+
+    def delete(self, **equals_filters: Any) -> int:
+        """Delete the rows matching every filter (at least one); returns how many were removed."""
+        if not equals_filters:
+            raise ValueError("delete() needs at least one filter; remove the file to clear the store")
+        where, params = self._where(equals_filters)
+        with self.connect() as con:
+            before = con.execute("SELECT count(*) FROM results").fetchone()[0]
+            con.execute(f"DELETE FROM results WHERE {where}", params)
+            after = con.execute("SELECT count(*) FROM results").fetchone()[0]
+        return int(before - after)
+
+    # -- reading --------------------------------------------------------------------------------
+    def query(self, sql: str | None = None, **equals_filters: Any) -> pd.DataFrame:
+        """Rows as a DataFrame: all of ``results``, or the result of ``sql``, filtered by equality.
+
+        A filter value that is a list/tuple/set matches any of its items. The connection is
+        read-only, so ``sql`` cannot change the store.
+
+        Example:
+            >>> # store.query(metric="top1", shift=["none", "gaussian_noise:severity=3"])
+            >>> # store.query("SELECT model, avg(value) AS v FROM results GROUP BY model")
+        """
+        params: list[Any] = []
+        if sql is None:
+            statement = "SELECT * FROM results"
+            if equals_filters:
+                where, params = self._where(equals_filters)
+                statement += f" WHERE {where}"
+            statement += f" ORDER BY {_ORDER}"
+        else:
+            statement = sql
+            if equals_filters:
+                where, params = self._where(equals_filters, check=False)
+                statement = f"SELECT * FROM ({sql}) AS q WHERE {where}"
+        with self.connect(read_only=True) as con:
+            return con.execute(statement, params).df()
+
+    def __len__(self) -> int:
+        with self.connect(read_only=True) as con:
+            return int(con.execute("SELECT count(*) FROM results").fetchone()[0])
+
+    def export(self, path: str | Path, format: str = "csv", **equals_filters: Any) -> Path:
+        """Write (filtered) results to ``path`` as ``csv`` or ``json`` (a list of records); atomic.
+
+        Example:
+            >>> # store.export("results.json", format="json", metric="ece")
+        """
+        if format not in ("csv", "json"):
+            raise ValueError(f"format must be 'csv' or 'json', got {format!r}")
+        frame = self.query(**equals_filters)
+        target = Path(path).expanduser()
+        if format == "csv":
+            data = frame.to_csv(index=False).encode()
+        else:
+            frame = frame.astype({"created_at": "string"}) if "created_at" in frame else frame
+            records = frame.to_dict(orient="records")
+            for record in records:
+                for column, value in record.items():
+                    if isinstance(value, float) and math.isnan(value):
+                        record[column] = None  # JSON has no NaN
+                    elif value is pd.NA:
+                        record[column] = None
+            data = json.dumps(records, indent=2, default=str).encode()
+        atomic_write_bytes(target, data)
+        return target
+
+    # -- helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _where(filters: dict[str, Any], check: bool = True) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in filters.items():
+            quoted = '"' + column.replace('"', '""') + '"'
+            if check and column not in RESULT_COLUMNS:
+                near = suggest(column, RESULT_COLUMNS)
+                raise ValueError(f"unknown result column {column!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
+            if isinstance(value, (list, tuple, set, frozenset)):
+                items = list(value)
+                if not items:
+                    clauses.append("FALSE")
+                    continue
+                clauses.append(f"{quoted} IN ({', '.join('?' for _ in items)})")
+                params.extend(items)
+            else:
+                clauses.append(f"{quoted} = ?")
+                params.append(value)
+        return " AND ".join(clauses), params

@@ -1,0 +1,147 @@
+"""Percentile bootstrap confidence intervals (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993).
+
+Rows of all arrays are resampled jointly with replacement, ``n_resamples`` times, from
+``np.random.default_rng(seed)``; the interval is the ``(1 - confidence) / 2`` and
+``(1 + confidence) / 2`` quantiles of the resampled statistic. The resample indices depend only on
+``(seed, n, n_resamples)``, so the vectorised and the looped paths give identical intervals, and two
+metrics bootstrapped with the same seed on the same rows use the same resamples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+CI_METHOD = "percentile bootstrap"
+
+# Indices drawn per chunk: bounds memory at ~8 MB of int64 indices whatever N and n_resamples are.
+_INDICES_PER_CHUNK = 1 << 20
+
+__all__ = ["CI_METHOD", "bootstrap_ci", "bootstrap_distribution", "percentile_interval", "resample_indices"]
+
+
+def resample_indices(n: int, n_resamples: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Yield ``[chunk, n]`` blocks of bootstrap row indices, ``n_resamples`` rows in total.
+
+    Chunking does not change the stream: ``default_rng(seed).integers`` draws element by element,
+    so the concatenated blocks equal one ``integers(0, n, (n_resamples, n))`` call.
+
+    Example:
+        >>> blocks = list(resample_indices(4, 3, seed=0))
+        >>> np.concatenate(blocks).shape
+        (3, 4)
+    """
+    if n < 1:
+        raise ValueError("cannot bootstrap an empty sample (n = 0)")
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_resamples, _INDICES_PER_CHUNK // n))
+    done = 0
+    while done < n_resamples:
+        size = min(chunk, n_resamples - done)
+        yield rng.integers(0, n, size=(size, n))
+        done += size
+
+
+def _rows_mean(values: np.ndarray) -> np.ndarray:
+    return values.mean(axis=-1)
+
+
+def bootstrap_distribution(
+    statistic: Callable[..., float],
+    *arrays: np.ndarray,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    vectorized: bool = False,
+) -> np.ndarray:
+    """The statistic on each of ``n_resamples`` joint row resamples of ``arrays`` (shape ``[n_resamples]``).
+
+    With ``vectorized=True`` the statistic receives each array resampled as ``[R, N, ...]`` and must
+    return ``R`` values (e.g. ``lambda c: c.mean(axis=1)``); ``np.mean`` on one 1-D array is
+    recognised and vectorised automatically. Otherwise it is called once per resample.
+
+    Example:
+        >>> dist = bootstrap_distribution(np.mean, np.array([0.0, 1.0, 1.0, 1.0]), n_resamples=5)
+        >>> dist.shape
+        (5,)
+    """
+    if not arrays:
+        raise ValueError("bootstrap needs at least one array to resample")
+    arrays = tuple(np.asarray(a) for a in arrays)
+    n = arrays[0].shape[0] if arrays[0].ndim else 0
+    for a in arrays:
+        if a.ndim == 0 or a.shape[0] != n:
+            raise ValueError(
+                f"all arrays must have the same number of rows; got shapes {[x.shape for x in arrays]}"
+            )
+    if int(n_resamples) != n_resamples or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if statistic is np.mean and len(arrays) == 1 and arrays[0].ndim == 1:
+        statistic, vectorized = _rows_mean, True
+
+    out = np.empty(int(n_resamples), dtype=np.float64)
+    done = 0
+    for idx in resample_indices(n, int(n_resamples), seed):
+        if vectorized:
+            values = np.asarray(statistic(*(a[idx] for a in arrays)), dtype=np.float64)
+            if values.shape != (idx.shape[0],):
+                raise ValueError(
+                    f"a vectorized statistic must return one value per resample, shape ({idx.shape[0]},); "
+                    f"got {values.shape}"
+                )
+            out[done : done + idx.shape[0]] = values
+        else:
+            for row in idx:
+                out[done] = float(statistic(*(a[row] for a in arrays)))
+                done += 1
+            continue
+        done += idx.shape[0]
+    return out
+
+
+def bootstrap_ci(
+    statistic: Callable[..., float],
+    *arrays: np.ndarray,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    vectorized: bool = False,
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval ``(low, high)`` of ``statistic(*arrays)``.
+
+    Rows of all ``arrays`` are resampled jointly (so ``probs`` and ``labels`` stay paired), with
+    ``np.random.default_rng(seed)``; deterministic given the seed. For a mean of per-sample values
+    (accuracy from per-sample correctness, NLL, Brier) pass the per-sample array with ``np.mean``
+    and 1000 resamples of 10k samples take milliseconds; ``vectorized=True`` lets any statistic
+    take all resamples at once (see :func:`bootstrap_distribution`). Resamples whose statistic
+    is NaN are ignored. Method: Efron & Tibshirani 1993, percentile interval.
+
+    Example:
+        >>> correct = np.array([1.0] * 80 + [0.0] * 20)
+        >>> low, high = bootstrap_ci(np.mean, correct, n_resamples=2000, seed=0)
+        >>> bool(0.70 < low < 0.8 < high < 0.90)
+        True
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    dist = bootstrap_distribution(statistic, *arrays, n_resamples=n_resamples, seed=seed, vectorized=vectorized)
+    return percentile_interval(dist, confidence)
+
+
+def percentile_interval(distribution: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The central ``confidence`` interval of a bootstrap distribution (NaN entries ignored).
+
+    Quantiles use numpy's default linear interpolation.
+
+    Example:
+        >>> percentile_interval(np.arange(5.0), 0.5)
+        (1.0, 3.0)
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    dist = np.asarray(distribution, dtype=np.float64)
+    if dist.size == 0 or np.isnan(dist).all():
+        return float("nan"), float("nan")
+    alpha = 1.0 - confidence
+    low, high = np.nanquantile(dist, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(low), float(high)

@@ -1,0 +1,441 @@
+"""A single self-contained HTML report from result rows (docs/architecture.md, "Result rows").
+
+The page works offline: plotly.js is inlined once in ``<head>`` and every chart is a plotly figure
+that references it; CSS is inline; nothing is fetched from the network. All text that comes from
+results (model, dataset, shift, factor and metric names) is HTML-escaped, in the page and in chart
+labels, so a model called ``<script>`` shows up as text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from robustscope.metrics.classification import ReliabilityCurve
+
+__all__ = ["write_report"]
+
+REQUIRED_COLUMNS = ("metric", "slice_factor", "slice_value", "value", "ci_low", "ci_high")
+# Columns api.evaluate adds; the report also accepts compute_metrics' bare output and fills these in.
+DEFAULTS = {"model": "model", "dataset": "dataset", "shift": "none"}
+# Metrics plotted first in the per-factor charts (the brief's "accuracy per factor value").
+PREFERRED_METRICS = ("top1", "top5")
+
+_CSS = """
+body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       margin: 0; color: #1f2933; background: #f7f8fa; }
+header { background: #1f2933; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0 0 4px 0; font-size: 22px; }
+header .meta { color: #cbd2d9; font-size: 13px; }
+main { padding: 8px 32px 40px 32px; max-width: 1400px; }
+section { background: #fff; border: 1px solid #e4e7eb; border-radius: 6px; padding: 12px 20px 20px 20px;
+          margin-top: 20px; }
+h2 { font-size: 18px; margin: 8px 0 12px 0; }
+h3 { font-size: 15px; margin: 16px 0 6px 0; color: #3e4c59; }
+p.note { color: #616e7c; font-size: 13px; margin: 4px 0 10px 0; }
+.table-wrap { overflow-x: auto; }
+table.results { border-collapse: collapse; font-size: 13px; }
+table.results th, table.results td { border: 1px solid #e4e7eb; padding: 5px 9px; text-align: right;
+                                      white-space: nowrap; }
+table.results th { background: #f0f2f5; text-align: center; }
+table.results th.model, table.results td.model { text-align: left; font-weight: 600; }
+table.results td.best .v { font-weight: 700; color: #0b6e4f; }
+table.results .ci { color: #7b8794; font-size: 11px; }
+table.results td.empty { color: #bcccdc; text-align: center; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
+.chart { min-height: 200px; }
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(value: Any) -> str:
+    if not _finite(value):
+        return "–"
+    v = float(value)
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+def _ordered_unique(values: Iterable[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+def _natural_sorted(values: Iterable[str]) -> list[str]:
+    """Slice values are strings; sort numerically when they all parse as numbers ("2" before "10")."""
+    values = list(values)
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def _higher_is_better(protocol: Any) -> bool | None:
+    try:
+        value = json.loads(protocol).get("higher_is_better")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, bool) else None
+
+
+def _protocol_summary(protocol: Any) -> str:
+    try:
+        data = json.loads(protocol)
+    except (TypeError, ValueError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    parts = [str(data.get("name", ""))]
+    if data.get("parameters"):
+        parts.append(json.dumps(data["parameters"], sort_keys=True))
+    if data.get("paper"):
+        parts.append(str(data["paper"]))
+    ci = data.get("ci")
+    if isinstance(ci, dict):
+        parts.append(f"CI: {ci.get('method', '')}, {ci.get('confidence', '')}, {ci.get('n_resamples', '')} resamples")
+    return " · ".join(p for p in parts if p)
+
+
+def _prepare(results: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
+    if missing:
+        raise ValueError(
+            f"results lack the column(s) {missing}; pass rows of the 'Result rows' schema "
+            "(e.g. from metrics.compute_metrics or the ResultStore)"
+        )
+    df = results.copy()
+    for column, default in DEFAULTS.items():
+        if column not in df.columns:
+            df[column] = default
+    for column in (*DEFAULTS, "metric", "slice_factor", "slice_value"):
+        df[column] = df[column].fillna("").astype(str)
+    if "protocol" not in df.columns:
+        df["protocol"] = ""
+    if "created_at" in df.columns:
+        # The same (model, dataset, shift, metric, slice) computed twice: keep the newest row.
+        df = df.sort_values("created_at", kind="stable")
+    keys = ["model", "dataset", "shift", "metric", "slice_factor", "slice_value"]
+    return df.drop_duplicates(keys, keep="last").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# (a) comparison table
+# ------------------------------------------------------------------------------------------------
+
+
+def _comparison_table(df: pd.DataFrame) -> str:
+    whole = df[df.slice_factor == ""]
+    if whole.empty:
+        return '<p class="note">No whole-set (unsliced) results.</p>'
+    models = _ordered_unique(whole.model)
+    columns = _ordered_unique(zip(whole.dataset, whole["shift"], whole.metric, strict=True))
+    cells = {(r.model, r.dataset, r.shift, r.metric): r for r in whole.itertuples(index=False)}
+
+    # Best value per column, in the direction the metric's protocol gives.
+    best: dict[tuple[str, str, str], float] = {}
+    for col in columns:
+        rows = [cells[(m, *col)] for m in models if (m, *col) in cells]
+        direction = next((d for d in (_higher_is_better(r.protocol) for r in rows) if d is not None), None)
+        values = [float(r.value) for r in rows if _finite(r.value)]
+        if direction is not None and len(values) > 1:
+            best[col] = max(values) if direction else min(values)
+
+    datasets = _ordered_unique((d, s) for d, s, _ in columns)
+    out = ['<div class="table-wrap"><table class="results">', "<thead><tr>", '<th rowspan="2" class="model">model</th>']
+    for dataset, shift in datasets:
+        span = sum(1 for d, s, _ in columns if (d, s) == (dataset, shift))
+        label = dataset if shift in ("", "none") else f"{dataset} / {shift}"
+        out.append(f'<th colspan="{span}">{_esc(label)}</th>')
+    out.append("</tr><tr>")
+    ordered = [c for ds in datasets for c in columns if (c[0], c[1]) == ds]
+    for col in ordered:
+        sample = next((cells[(m, *col)] for m in models if (m, *col) in cells), None)
+        tip = _protocol_summary(sample.protocol) if sample is not None else ""
+        out.append(f'<th title="{_esc(tip)}">{_esc(col[2])}</th>')
+    out.append("</tr></thead><tbody>")
+    for model in models:
+        out.append(f'<tr><td class="model">{_esc(model)}</td>')
+        for col in ordered:
+            row = cells.get((model, *col))
+            if row is None:
+                out.append('<td class="empty">·</td>')
+                continue
+            is_best = col in best and _finite(row.value) and float(row.value) == best[col]
+            ci = ""
+            if _finite(row.ci_low) and _finite(row.ci_high):
+                ci = f' <span class="ci">[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]</span>'
+            n = f"n = {int(row.n)}" if hasattr(row, "n") and _finite(row.n) else ""
+            out.append(
+                f'<td{" class=best" if is_best else ""} title="{_esc(n)}">'
+                f'<span class="v">{_fmt(row.value)}</span>{ci}</td>'
+            )
+        out.append("</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# plotly helpers
+# ------------------------------------------------------------------------------------------------
+
+
+class _Figures:
+    """Renders plotly figures to ``<div>``s that share the one inlined plotly.js."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def render(self, fig: Any) -> str:
+        import plotly.io as pio
+
+        self.count += 1
+        return pio.to_html(
+            fig,
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"rs-fig-{self.count}",
+            config={"displaylogo": False, "responsive": True},
+        )
+
+
+def _error_bars(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, Any] | None:
+    ok = np.isfinite(low) & np.isfinite(high)
+    if not ok.any():
+        return None
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": np.where(ok, high - values, 0.0).tolist(),
+        "arrayminus": np.where(ok, values - low, 0.0).tolist(),
+        "thickness": 1.2,
+        "width": 3,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# (b) metric per factor value
+# ------------------------------------------------------------------------------------------------
+
+
+def _factor_charts(df: pd.DataFrame, figures: _Figures) -> str:
+    import plotly.graph_objects as go
+
+    sliced = df[df.slice_factor != ""]
+    if sliced.empty:
+        return '<p class="note">No sliced results (compute metrics with <code>slice_by</code> to see them).</p>'
+    metrics = _ordered_unique(sliced.metric)
+    metrics = [m for m in PREFERRED_METRICS if m in metrics] + [m for m in metrics if m not in PREFERRED_METRICS]
+    out = []
+    for dataset, shift in _ordered_unique(zip(sliced.dataset, sliced["shift"], strict=True)):
+        heading = dataset if shift in ("", "none") else f"{dataset} / {shift}"
+        out.append(f'<h3>{_esc(heading)}</h3><div class="grid">')
+        in_set = sliced[(sliced.dataset == dataset) & (sliced["shift"] == shift)]
+        for factor in _ordered_unique(in_set.slice_factor):
+            for metric in metrics:
+                rows = in_set[(in_set.slice_factor == factor) & (in_set.metric == metric)]
+                if rows.empty:
+                    continue
+                categories = _natural_sorted(_ordered_unique(rows.slice_value))
+                fig = go.Figure()
+                for model, group in rows.groupby("model", sort=False):
+                    group = group.set_index("slice_value").reindex(categories)
+                    values = group.value.to_numpy(dtype=float)
+                    fig.add_trace(
+                        go.Bar(
+                            x=[_esc(c) for c in categories],
+                            y=values,
+                            name=_esc(model),
+                            error_y=_error_bars(
+                                values, group.ci_low.to_numpy(dtype=float), group.ci_high.to_numpy(dtype=float)
+                            ),
+                            customdata=group.n.to_numpy() if "n" in group else None,
+                            hovertemplate="%{x}: %{y:.3f}" + (" (n=%{customdata})" if "n" in group else "")
+                            + "<extra>%{fullData.name}</extra>",
+                        )
+                    )
+                fig.update_layout(
+                    title={"text": f"{_esc(metric)} by {_esc(factor)}", "font": {"size": 14}},
+                    barmode="group",
+                    template="plotly_white",
+                    height=340,
+                    margin={"l": 50, "r": 10, "t": 50, "b": 50},
+                    xaxis={"title": {"text": _esc(factor)}, "type": "category"},
+                    yaxis={"title": {"text": _esc(metric)}},
+                    legend={"orientation": "h", "y": -0.25},
+                )
+                out.append(f'<div class="chart">{figures.render(fig)}</div>')
+        out.append("</div>")
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# (c) reliability diagrams
+# ------------------------------------------------------------------------------------------------
+
+
+def _reliability_charts(
+    reliability: Sequence[tuple[str, str, str, ReliabilityCurve]], figures: _Figures
+) -> str:
+    import plotly.graph_objects as go
+
+    if not reliability:
+        return '<p class="note">No reliability curves were given.</p>'
+    out = ['<div class="grid">']
+    for model, dataset, shift, curve in reliability:
+        edges = np.asarray(curve.bin_edges, dtype=float)
+        centers = (edges[:-1] + edges[1:]) / 2
+        widths = np.diff(edges)
+        acc = np.asarray(curve.bin_accuracy, dtype=float)
+        conf = np.asarray(curve.bin_confidence, dtype=float)
+        count = np.asarray(curve.bin_count)
+        filled = count > 0
+        fig = go.Figure()
+        fig.add_trace(
+            go.Bar(
+                x=centers[filled], y=acc[filled], width=widths[filled], name="accuracy",
+                marker={"color": "#3b6fb6", "line": {"color": "#1f3f6e", "width": 0.5}},
+                customdata=np.stack([conf[filled], count[filled]], axis=1),
+                hovertemplate=(
+                    "accuracy %{y:.3f}<br>confidence %{customdata[0]:.3f}<br>n=%{customdata[1]}<extra></extra>"
+                ),
+            )
+        )
+        # The gap bar spans accuracy→confidence: red hatched above the bar when over-confident.
+        fig.add_trace(
+            go.Bar(
+                x=centers[filled], y=(conf - acc)[filled], base=acc[filled], width=widths[filled], name="gap",
+                marker={"color": "rgba(214, 69, 65, 0.35)", "line": {"color": "#d64541", "width": 1},
+                        "pattern": {"shape": "/"}},
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                       line={"color": "#52606d", "dash": "dash", "width": 1})
+        )
+        ece = f"ECE {curve.ece:.3f}" if _finite(curve.ece) else "ECE –"
+        label = " · ".join(str(p) for p in (model, dataset, shift) if p not in ("", "none"))
+        fig.update_layout(
+            title={"text": f"{_esc(label)}<br><sub>{ece}, n={int(count.sum())}, {edges.size - 1} bins</sub>",
+                   "font": {"size": 13}},
+            barmode="overlay",
+            template="plotly_white",
+            height=360,
+            margin={"l": 50, "r": 10, "t": 60, "b": 45},
+            xaxis={"title": {"text": "confidence"}, "range": [0, 1]},
+            yaxis={"title": {"text": "accuracy"}, "range": [0, 1]},
+            showlegend=False,
+        )
+        out.append(f'<div class="chart">{figures.render(fig)}</div>')
+    out.append("</div>")
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# page
+# ------------------------------------------------------------------------------------------------
+
+
+def write_report(
+    results: pd.DataFrame,
+    out_path: Path,
+    reliability: Sequence[tuple[str, str, str, ReliabilityCurve]] = (),
+    title: str = "robustscope report",
+) -> Path:
+    """Write one self-contained HTML report and return its path.
+
+    ``results`` are rows of the "Result rows" schema (``model``, ``dataset``, ``shift`` may be absent:
+    they default to ``model``/``dataset``/``none``). The page has (a) a comparison table, models as
+    rows and (dataset/shift × metric) as columns, whole-set values with their bootstrap CI in
+    brackets and the best value per column in bold; (b) per dataset and factor, the metric per
+    factor value as grouped bars per model with CI error bars; (c) reliability diagrams
+    (Guo et al., ICML 2017) from ``reliability`` = ``(model, dataset, shift, curve)`` tuples, with
+    the gap to the diagonal and the ECE in the title. plotly.js is inlined once, so the file opens
+    offline; the write is atomic (temporary file, then rename).
+
+    Example:
+        >>> import tempfile
+        >>> from robustscope.metrics import compute_metrics
+        >>> rows = compute_metrics(np.eye(3), np.arange(3), None, ["top1"], n_resamples=0)
+        >>> path = write_report(rows, Path(tempfile.mkdtemp()) / "report.html")
+        >>> "<table" in path.read_text(encoding="utf-8")
+        True
+    """
+    from robustscope import __version__
+
+    df = _prepare(results)
+    out_path = Path(out_path)
+    figures = _Figures()
+    table = _comparison_table(df)
+    factor_charts = _factor_charts(df, figures)
+    reliability_charts = _reliability_charts(list(reliability), figures)
+
+    plotly_js = ""
+    if figures.count:
+        from plotly.offline import get_plotlyjs
+
+        plotly_js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    counts = (
+        f"{df.model.nunique()} model(s) · {df.dataset.nunique()} dataset(s) · "
+        f"{df['shift'].nunique()} shift(s) · {df.metric.nunique()} metric(s)"
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="robustscope {_esc(__version__)}">
+<title>{_esc(title)}</title>
+<style>{_CSS}</style>
+{plotly_js}
+</head>
+<body>
+<header>
+<h1>{_esc(title)}</h1>
+<div class="meta">generated {_esc(now)} by robustscope {_esc(__version__)} · {_esc(counts)}</div>
+</header>
+<main>
+<section id="comparison">
+<h2>Model comparison</h2>
+<p class="note">Whole-set values; brackets give the bootstrap confidence interval (hover a metric for its
+protocol). Bold marks the best model per column.</p>
+{table}
+</section>
+<section id="factors">
+<h2>Metrics per factor value</h2>
+<p class="note">Error bars are bootstrap confidence intervals within each slice.</p>
+{factor_charts}
+</section>
+<section id="reliability">
+<h2>Reliability diagrams</h2>
+<p class="note">Bars: accuracy per confidence bin; red: gap to the diagonal (above the bar: over-confident).</p>
+{reliability_charts}
+</section>
+</main>
+</body>
+</html>
+"""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out_path)
+    return out_path
