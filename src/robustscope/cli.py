@@ -123,9 +123,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     import pandas as pd
 
     if args.what == "worlds":
-        from robustscope.synth import list_worlds, load_spec
+        from robustscope.synth import builtin_worlds, load_spec
 
-        rows = [{"world": n, "splits": ", ".join(load_spec(n).split_names())} for n in list_worlds()]
+        rows = [{"world": n, "splits": ", ".join(load_spec(n).split_names())} for n in builtin_worlds()]
         _print_table(pd.DataFrame(rows), title="built-in worlds (synth:WORLD:SPLIT)")
         return 0
     if args.what == "metrics":
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub("demo", "render the built-in world, train two reference models, evaluate, report",
                "robustscope demo --workers 2")
     demo.add_argument("--world", default="demo", help="built-in world or YAML spec (default: demo)")
-    demo.add_argument("--epochs", type=int, default=12, help="training epochs of each reference model")
+    demo.add_argument("--epochs", type=int, default=20, help="training epochs of each reference model")
     demo.add_argument("--workers", type=int, default=None, help="rendering processes (default: all cores)")
     demo.set_defaults(func=cmd_demo)
 
