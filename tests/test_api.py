@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_colour_folder
 from torch import nn
 
 import robustscope
+from conftest import write_colour_folder
 from robustscope.cli import main
 from robustscope.engine import ResultStore
 from robustscope.errors import LabelSpaceError, NonFiniteLogitsError, UnknownNameError
