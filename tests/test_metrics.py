@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import time
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -14,7 +12,6 @@ import torch
 from sklearn.metrics import brier_score_loss, log_loss, top_k_accuracy_score
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
-import robustscope.metrics
 from robustscope.errors import UnknownNameError
 from robustscope.metrics import (
     METRICS,
@@ -30,9 +27,6 @@ from robustscope.metrics import (
     reliability_curve,
     softmax,
 )
-from robustscope.metrics import bootstrap as bootstrap_module
-from robustscope.metrics import classification as classification_module
-from robustscope.metrics import registry as registry_module
 from robustscope.metrics.bootstrap import bootstrap_distribution
 from robustscope.metrics.classification import calibration_bins, ece_batched
 
@@ -429,12 +423,3 @@ def test_compute_metrics_skips_missing_factor_values() -> None:
     table = compute_metrics(logits, labels, factors, ["top1"], slice_by=["region"], n_resamples=0)
     assert table.slice_value.tolist() == ["", "af", "eu"]
     assert table.n.tolist() == [6, 2, 2]
-
-
-@pytest.mark.parametrize(
-    "module", [robustscope.metrics, classification_module, bootstrap_module, registry_module], ids=lambda m: m.__name__
-)
-def test_docstring_examples_run(module: ModuleType) -> None:
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0

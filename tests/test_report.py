@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import re
 from pathlib import Path
 
@@ -90,12 +89,6 @@ def test_report_without_charts_skips_plotly(tmp_path: Path) -> None:
 def test_report_rejects_rows_without_the_schema(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Result rows"):
         write_report(pd.DataFrame({"model": ["m"], "value": [1.0]}), tmp_path / "r.html")
-
-
-def test_docstring_examples_run() -> None:
-    for module in (robustscope.report, robustscope.report.html):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0
 
 
 def test_report_from_store_reads_results_and_predictions(tmp_path: Path) -> None:
