@@ -121,6 +121,7 @@ def test_cli_run_with_bad_image_skip_and_results_export(tmp_path: Path, capsys: 
     assert main(args) == 2  # the corrupt image stops the run …
     assert "001.png" in capsys.readouterr().err
     assert main([*args, "--on-bad-image", "skip"]) == 0  # … unless asked to skip it
+    assert "skipped 1 unreadable image" in capsys.readouterr().out
     assert main(["results", "--format", "json", "--out", str(tmp_path / "r.json")]) == 0
     rows = json.loads((tmp_path / "r.json").read_text())
     assert rows and rows[0]["n"] == 8

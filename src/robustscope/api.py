@@ -112,7 +112,8 @@ def evaluate(
 
     Returns:
         One row per shift × metric × slice with the columns of the ResultStore
-        (``docs/architecture.md``): value, bootstrap CI, n, protocol, …
+        (``docs/architecture.md``): value, bootstrap CI, n, protocol, … With
+        ``on_bad_image="skip"``, ``table.attrs["bad_images"]`` lists the files skipped.
 
     Example:
         >>> table = evaluate("file:.robustscope/models/demo-narrow", "synth:demo:test-pose")  # doctest: +SKIP
@@ -133,8 +134,10 @@ def evaluate(
     model_fingerprint, dataset_fingerprint = model.fingerprint(), dataset.fingerprint()
     versions = json.dumps(package_versions(), sort_keys=True)
     tables = []
+    bad_images: set[str] = set()
     for shift in map(load_shift, shifts):
         result = runner.run(model, dataset, shift, seed=seed)
+        bad_images.update(result.bad_images)
         predictions = result.predictions
         rows = compute_metrics(
             predictions.logits, predictions.labels, predictions.factors, metrics,
@@ -151,4 +154,5 @@ def evaluate(
         tables.append(rows)
     table = pd.concat(tables, ignore_index=True)
     ResultStore(ws.results_db).write(table)
+    table.attrs["bad_images"] = sorted(bad_images)
     return table

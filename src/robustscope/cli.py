@@ -65,6 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     whole = table[table["slice_factor"] == ""][["shift", "metric", "value", "ci_low", "ci_high", "n"]]
     _print_table(whole, title=f"{table['model'].iloc[0]} on {data.name}")
+    skipped = table.attrs.get("bad_images", [])
+    if skipped:
+        _console().print(f"[yellow]skipped {len(skipped)} unreadable image(s)[/yellow], e.g. {skipped[0]}")
     return 0
 
 
