@@ -423,3 +423,22 @@ def test_compute_metrics_skips_missing_factor_values() -> None:
     table = compute_metrics(logits, labels, factors, ["top1"], slice_by=["region"], n_resamples=0)
     assert table.slice_value.tolist() == ["", "af", "eu"]
     assert table.n.tolist() == [6, 2, 2]
+
+
+def test_binned_continuous_factor_slices_match_hand_computed_bins() -> None:
+    from robustscope.metrics.slicing import slicing_frame
+
+    yaw = np.array([-170.0, -100.0, -10.0, 0.0, 20.0, 90.0, 150.0, 175.0, -180.0, 180.0, 30.0, 60.0, 5.0, -45.0])
+    labels = np.zeros(len(yaw), dtype=int)
+    correct = np.abs(yaw) < 60  # the model is right only near the canonical pose
+    logits = np.where(correct[:, None], [[1.0, 0.0]], [[0.0, 1.0]])
+    factors = pd.DataFrame({"yaw": yaw, "constant": 1.0})
+    frame = slicing_frame(factors, "all", n_bins=3)
+    assert list(frame.columns) == ["yaw"]  # a constant factor is not sliced
+    table = compute_metrics(logits, labels, frame, ["top1"], slice_by=["yaw"], n_resamples=0)
+    by_bin = dict(zip(table.slice_value, table.value, strict=True))
+    edges = [-180, -60, 60, 180]
+    for low, high, label in zip(edges, edges[1:], ["[-180, -60)", "[-60, 60)", "[60, 180]"], strict=False):
+        inside = (yaw >= low) & ((yaw < high) if high < 180 else (yaw <= high))
+        assert by_bin[label] == pytest.approx(correct[inside].mean())
+    assert table.slice_value.tolist() == ["", "[-180, -60)", "[-60, 60)", "[60, 180]"]

@@ -66,19 +66,16 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _slice_columns(dataset: Dataset, slice_by: str | Sequence[str] | None) -> list[str]:
-    if slice_by is None:
-        return []
-    if slice_by == "all":
-        # Continuous factors (hundreds of distinct values) would give one slice per sample.
-        return [c for c in dataset.factor_columns if dataset.manifest[c].nunique() <= 32]
+def _check_factors(dataset: Dataset, slice_by: str | Sequence[str] | None) -> str | list[str] | None:
+    if slice_by is None or slice_by == "all":
+        return slice_by
     columns = [slice_by] if isinstance(slice_by, str) else list(slice_by)
-    unknown = [c for c in columns if c not in dataset.factor_columns]
+    factors = dataset.factor_columns
+    unknown = [c for c in columns if c not in factors]
     if unknown:
         from robustscope.errors import UnknownNameError
         from robustscope.registry import suggest
 
-        factors = dataset.factor_columns
         raise UnknownNameError("factor", unknown[0], suggest(unknown[0], factors), factors)
     return columns
 
@@ -106,8 +103,9 @@ def evaluate(
         model, dataset: objects or specs (see :func:`load_model`, :func:`load_dataset`).
         shifts: shift specs or objects; ``"none"`` is the clean set.
         metrics: metric names (``robustscope list metrics``).
-        slice_by: factor columns to slice every metric by; ``"all"`` slices by every factor with
-            at most 32 distinct values; ``None`` reports the whole set only.
+        slice_by: factor columns to slice every metric by (continuous factors in equal-width
+            bins); ``"all"`` picks every informative factor (see
+            :func:`robustscope.metrics.slicing.slicing_frame`); ``None`` reports the whole set only.
         store: workspace folder (default ``$ROBUSTSCOPE_HOME`` or ``./.robustscope``).
 
     Returns:
@@ -121,6 +119,7 @@ def evaluate(
     """
     from robustscope.engine import PredictionStore, ResultStore, Runner
     from robustscope.metrics.registry import compute_metrics, get_metric
+    from robustscope.metrics.slicing import slicing_frame
     from robustscope.shifts.registry import load_shift
 
     for name in metrics:
@@ -128,7 +127,7 @@ def evaluate(
     ws = store if isinstance(store, Workspace) else workspace(store)
     model = load_model(model)
     dataset = load_dataset(dataset)
-    columns = _slice_columns(dataset, slice_by)
+    columns = _check_factors(dataset, slice_by)
     runner = Runner(PredictionStore(ws.predictions), batch_size=batch_size, device=device,
                     on_bad_image=on_bad_image, progress=progress)
     model_fingerprint, dataset_fingerprint = model.fingerprint(), dataset.fingerprint()
@@ -139,9 +138,10 @@ def evaluate(
         result = runner.run(model, dataset, shift, seed=seed)
         bad_images.update(result.bad_images)
         predictions = result.predictions
+        factors = slicing_frame(predictions.factors, columns)
         rows = compute_metrics(
-            predictions.logits, predictions.labels, predictions.factors, metrics,
-            slice_by=columns, n_resamples=n_resamples, seed=seed,
+            predictions.logits, predictions.labels, factors, metrics,
+            slice_by=list(factors.columns), n_resamples=n_resamples, seed=seed,
         )
         rows.insert(0, "model", model.name)
         rows.insert(1, "model_fingerprint", model_fingerprint)

@@ -30,6 +30,7 @@ from robustscope.metrics.classification import (
     softmax,
     validate_scores,
 )
+from robustscope.metrics.slicing import natural_key
 from robustscope.registry import Registry
 
 __all__ = ["METRICS", "RESULT_COLUMNS", "Metric", "compute_metrics", "get_metric"]
@@ -230,7 +231,7 @@ def _slice_groups(column: pd.Series) -> list[tuple[str, np.ndarray]]:
     present = column.notna().to_numpy()
     values = column[present]
     try:
-        distinct = sorted(pd.unique(values))
+        distinct = sorted(pd.unique(values), key=natural_key)
     except TypeError:  # mixed types: fall back to their string order
         distinct = sorted(pd.unique(values), key=str)
     raw = column.to_numpy()

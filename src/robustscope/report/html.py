@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from robustscope.metrics.classification import ReliabilityCurve
+from robustscope.metrics.slicing import natural_key
 
 __all__ = ["write_report"]
 
@@ -79,12 +80,8 @@ def _ordered_unique(values: Iterable[Any]) -> list[Any]:
 
 
 def _natural_sorted(values: Iterable[str]) -> list[str]:
-    """Slice values are strings; sort numerically when they all parse as numbers ("2" before "10")."""
-    values = list(values)
-    try:
-        return sorted(values, key=float)
-    except ValueError:
-        return sorted(values)
+    """Slice values are strings; numbers sort by value ("2" before "10"), bins by their lower edge."""
+    return sorted(values, key=natural_key)
 
 
 def _higher_is_better(protocol: Any) -> bool | None:
@@ -241,7 +238,9 @@ def _factor_charts(df: pd.DataFrame, figures: _Figures) -> str:
     if sliced.empty:
         return '<p class="note">No sliced results (compute metrics with <code>slice_by</code> to see them).</p>'
     metrics = _ordered_unique(sliced.metric)
-    metrics = [m for m in PREFERRED_METRICS if m in metrics] + [m for m in metrics if m not in PREFERRED_METRICS]
+    # Accuracy per factor value is what the charts are for; every other metric per slice would
+    # bury it (the numbers stay in the ResultStore). Without an accuracy row, chart the first metric.
+    metrics = [m for m in PREFERRED_METRICS if m in metrics] or metrics[:1]
     out = []
     for dataset, shift in _ordered_unique(zip(sliced.dataset, sliced["shift"], strict=True)):
         heading = dataset if shift in ("", "none") else f"{dataset} / {shift}"
@@ -364,8 +363,8 @@ def write_report(
     ``results`` are rows of the "Result rows" schema (``model``, ``dataset``, ``shift`` may be absent:
     they default to ``model``/``dataset``/``none``). The page has (a) a comparison table, models as
     rows and (dataset/shift × metric) as columns, whole-set values with their bootstrap CI in
-    brackets and the best value per column in bold; (b) per dataset and factor, the metric per
-    factor value as grouped bars per model with CI error bars; (c) reliability diagrams
+    brackets and the best value per column in bold; (b) per dataset and factor, top-1 (and
+    top-5) accuracy per factor value as grouped bars per model with CI error bars; (c) reliability diagrams
     (Guo et al., ICML 2017) from ``reliability`` = ``(model, dataset, shift, curve)`` tuples, with
     the gap to the diagonal and the ECE in the title. plotly.js is inlined once, so the file opens
     offline; the write is atomic (temporary file, then rename).
