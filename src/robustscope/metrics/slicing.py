@@ -42,18 +42,28 @@ def natural_key(value: Any) -> tuple[int, float, str]:
     return (1, 0.0, text)
 
 
-def _format_edge(edge: float) -> str:
-    return f"{edge:.4g}"
+def _format_edge(edge: float, decimals: int = 3) -> str:
+    text = f"{round(edge, decimals) + 0.0:.{decimals}f}"  # + 0.0 turns -0.0 into 0.0
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _label_decimals(low: float, high: float) -> int:
+    # Two significant digits of the factor's span: yaw over 360° gets whole degrees, a scale
+    # over 0.25 gets hundredths.
+    return max(0, 1 - int(np.floor(np.log10(high - low))))
 
 
 def bin_numeric(values: pd.Series, n_bins: int = DEFAULT_NUMERIC_BINS) -> pd.Series:
     """Equal-width bins between the column's min and max, labelled ``"[low, high)"`` (last bin closed).
 
-    Missing values stay missing.
+    Labels round the edges to two significant digits of the span (the bins themselves use the
+    exact edges). Missing values stay missing.
 
     Example:
         >>> bin_numeric(pd.Series([0.0, 1.0, 2.5, 4.0]), n_bins=2).tolist()
         ['[0, 2)', '[0, 2)', '[2, 4]', '[2, 4]']
+        >>> bin_numeric(pd.Series([0.751, 0.8, 0.999]), n_bins=2).tolist()
+        ['[0.75, 0.88)', '[0.75, 0.88)', '[0.88, 1]']
     """
     numbers = pd.to_numeric(values, errors="coerce")
     low, high = float(numbers.min()), float(numbers.max())
@@ -61,10 +71,9 @@ def bin_numeric(values: pd.Series, n_bins: int = DEFAULT_NUMERIC_BINS) -> pd.Ser
         return numbers.map(lambda v: None if pd.isna(v) else _format_edge(v))
     edges = np.linspace(low, high, n_bins + 1)
     index = np.clip(np.searchsorted(edges, numbers.to_numpy(), side="right") - 1, 0, n_bins - 1)
-    labels = [
-        f"[{_format_edge(edges[i])}, {_format_edge(edges[i + 1])}{']' if i == n_bins - 1 else ')'}"
-        for i in range(n_bins)
-    ]
+    decimals = _label_decimals(low, high)
+    shown = [_format_edge(edge, decimals) for edge in edges]
+    labels = [f"[{shown[i]}, {shown[i + 1]}{']' if i == n_bins - 1 else ')'}" for i in range(n_bins)]
     return pd.Series([None if pd.isna(v) else labels[i] for v, i in zip(numbers, index, strict=True)],
                      index=values.index, dtype=object)
 
