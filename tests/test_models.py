@@ -307,3 +307,17 @@ def test_zero_shot_cache_round_trip(tmp_path: Path) -> None:
     assert torch.equal(_read_cached(path), embeddings)
     assert _cache_file(tmp_path, "ViT-B-32", "openai", ["cat", "cow"], ["a {}."]) != path
     assert _cache_file(False, "ViT-B-32", "openai", ["cat"], ["a {}."]) is None
+
+
+def test_imagenet_models_accept_wordnet_id_folders(tmp_path: Path) -> None:
+    """A dataset in the ImageNet release layout (wnid folders) maps onto an ImageNet-1k model's logits."""
+    from PIL import Image
+
+    from robustscope.data.folder import load_folder
+    from robustscope.engine.runner import label_mapping
+    for wnid in ("n01440764", "n02099601"):  # tench (0) and golden retriever (207)
+        (tmp_path / wnid).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / wnid / "a.JPEG")
+    model = Model(torch.nn.Identity(), Preprocessing(input_size=8, crop_pct=1.0), imagenet_classes(),
+                  label_space="imagenet-1k")
+    assert label_mapping(model, load_folder(tmp_path)) == (0, 207)

@@ -107,8 +107,17 @@ class Model(nn.Module):
         return logits
 
     def label_index(self) -> dict[str, int]:
-        """Map from class name to logit index."""
-        return {label: i for i, label in enumerate(self.labels)}
+        """Map from class name (or an alias of the label space, e.g. an ImageNet WordNet id) to logit index.
+
+        Example:
+            >>> from torch import nn
+            >>> Model.from_module(nn.Identity(), labels=["cat", "dog"]).label_index()
+            {'cat': 0, 'dog': 1}
+        """
+        from robustscope.models.labels import label_aliases
+
+        names = {label: i for i, label in enumerate(self.labels)}
+        return {**label_aliases(self.label_space, self.num_classes), **names}
 
     def fingerprint(self) -> str:
         """A hash of the weights, preprocessing, labels and name: the model part of every cache key.

@@ -1,4 +1,4 @@
-"""Label sets shipped with robustscope: ImageNet-1k class names and the 80 CLIP prompt templates."""
+"""Label sets shipped with robustscope: ImageNet-1k class names and WordNet ids, and the 80 CLIP prompt templates."""
 
 from __future__ import annotations
 
@@ -31,6 +31,41 @@ def imagenet_classes() -> list[str]:
         (1000, 'tench', 'golden retriever')
     """
     return list(_imagenet_classes())
+
+
+@lru_cache(maxsize=1)
+def _imagenet_wnids() -> tuple[str, ...]:
+    return tuple(_read_lines("imagenet_wnids.txt"))
+
+
+def imagenet_wnids() -> list[str]:
+    """The 1000 ImageNet-1k WordNet ids in index order (``n01440764`` is class 0, tench).
+
+    The folder names of the ImageNet train/val release; sorted order is the class index order.
+
+    Example:
+        >>> wnids = imagenet_wnids()
+        >>> len(wnids), wnids[0], wnids == sorted(wnids)
+        (1000, 'n01440764', True)
+    """
+    return list(_imagenet_wnids())
+
+
+def label_aliases(label_space: str, num_classes: int) -> dict[str, int]:
+    """Other names a label space knows its classes by: for ImageNet-1k, the WordNet ids.
+
+    So a dataset in the ImageNet release layout (``val/n01440764/…``) matches an ImageNet model
+    whose labels are class names.
+
+    Example:
+        >>> label_aliases("imagenet-1k", 1000)["n01443537"]
+        1
+        >>> label_aliases("custom", 3)
+        {}
+    """
+    if label_space == IMAGENET_1K and num_classes == 1000:
+        return {wnid: i for i, wnid in enumerate(_imagenet_wnids())}
+    return {}
 
 
 def imagenet_templates() -> list[str]:
