@@ -135,7 +135,8 @@ def evaluate(
     tables = []
     bad_images: set[str] = set()
     for shift in map(load_shift, shifts):
-        result = runner.run(model, dataset, shift, seed=seed)
+        result = runner.run(model, dataset, shift, seed=seed, model_fingerprint=model_fingerprint,
+                            dataset_fingerprint=dataset_fingerprint)
         bad_images.update(result.bad_images)
         predictions = result.predictions
         factors = slicing_frame(predictions.factors, columns)

@@ -25,7 +25,8 @@ EPILOG = """examples:
 def _console():
     from rich.console import Console
 
-    return Console(stderr=False)
+    # Piped output would be cut at 80 columns; tables of model names need more.
+    return Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _print_table(frame, title: str | None = None) -> None:
