@@ -132,3 +132,24 @@ def test_cli_unknown_model_suggests_and_lists_work(capsys: pytest.CaptureFixture
     assert "timm:resnet18" in capsys.readouterr().err
     for what in ("models", "datasets", "metrics", "shifts", "worlds"):
         assert main(["list", what]) == 0
+
+
+def test_cli_render_train_run_report_round_trip(tmp_path: Path, isolated_workspace: Path) -> None:
+    """The commands a newcomer types, chained: render a split, train on it, evaluate, report, export."""
+    renders = tmp_path / "renders"
+    render = ["-q", "synth", "render", "tiny", "--split", "train-narrow", "--out", str(renders), "--workers", "1"]
+    assert main(render) == 0
+    labels = renders / "labels.csv"
+    assert labels.is_file() and (renders / "world.json").is_file()
+    assert (renders / "classes.txt").read_text().split() == ["sphere", "cube", "torus", "cone"]
+    model_dir = tmp_path / "model"
+    assert main(["-q", "train", "--data", f"csv:{labels}", "--out", str(model_dir), "--epochs", "1",
+                 "--image-size", "32"]) == 0
+    assert (model_dir / "model.safetensors").is_file()
+    assert main(["-q", "run", "--model", f"file:{model_dir}", "--data", f"csv:{labels}", "--metric", "top1", "ece",
+                 "--n-resamples", "20"]) == 0
+    report = tmp_path / "report.html"
+    assert main(["-q", "report", "--out", str(report)]) == 0
+    assert "Model comparison" in report.read_text()
+    assert main(["results", "--format", "csv", "--out", str(tmp_path / "r.csv")]) == 0
+    assert "top1" in (tmp_path / "r.csv").read_text()

@@ -395,7 +395,7 @@ def render_world(
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
-    for stale in ("labels.csv", "world.json"):
+    for stale in ("labels.csv", "world.json", "classes.txt"):
         (out / stale).unlink(missing_ok=True)
     records = resolved.samples()
     todo = [
@@ -443,6 +443,9 @@ def render_world(
         "spec": resolved.to_dict(),
     }
     _write_atomic(out / "world.json", json.dumps(info, indent=2, sort_keys=True))
+    # The world's full class list, in label order: `csv:` loading picks it up, so every split of a
+    # world shares one label space even when a split lacks some classes.
+    _write_atomic(out / "classes.txt", "".join(f"{name}\n" for name in resolved.classes))
     _write_atomic(out / "labels.csv", label_rows(resolved, records).to_csv(index=False))
     return out
 
