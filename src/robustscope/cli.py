@@ -18,7 +18,8 @@ EPILOG = """examples:
   robustscope train --data synth:demo:train-diverse --out models/diverse --epochs 12
   robustscope report --out report.html
   robustscope results --format csv --out results.csv
-  robustscope list models | datasets | metrics | shifts | worlds
+  robustscope run --model file:model/ --data synth:demo:test-id --shift none corruption:fog:3
+  robustscope list models | datasets | metrics | shifts | corruptions | worlds
 """
 
 
@@ -142,6 +143,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         "models": "robustscope.models.registry:MODEL_SCHEMES",
         "datasets": "robustscope.data.registry:DATASET_SCHEMES",
         "shifts": "robustscope.shifts.registry:SHIFTS",
+        "corruptions": "robustscope.shifts.corruptions:CORRUPTIONS",
     }[args.what]
     import importlib
 
@@ -221,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.set_defaults(func=cmd_results)
 
     listing = sub("list", "list what can be named", "robustscope list models")
-    listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "worlds"])
+    listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "corruptions", "worlds"])
     listing.set_defaults(func=cmd_list)
     return parser
 

@@ -260,7 +260,9 @@ def execute_tasks(
                 bad_records.append({"sample_id": str(sample_ids[row]), "path": path, "reason": message})
             if images is not None:
                 ids = [str(s) for s in sample_ids[batch_rows]]
-                logits_parts.append(_forward(model, first.shift, images, ids, first.seed, device, dataset))
+                # Attacks need the true labels as logit indices (the same ones the shard stores).
+                labels = torch.from_numpy(label_map[dataset_labels[batch_rows]]) if first.shift.needs_model else None
+                logits_parts.append(_forward(model, first.shift, images, ids, first.seed, device, dataset, labels))
                 rows.extend(batch_rows)
             if on_progress is not None:
                 on_progress(len(batch_rows) + len(bad))
@@ -286,9 +288,6 @@ def execute_tasks(
         model.train(was_training)
 
 
-# inference_mode only around the forward: execute_tasks is a generator, and a mode held across its
-# yields would leak into the caller's code.
-@torch.inference_mode()
 def _forward(
     model: Model,
     shift: Shift,
@@ -297,11 +296,26 @@ def _forward(
     seed: int,
     device: torch.device,
     dataset: Dataset,
+    labels: torch.Tensor | None = None,
 ) -> np.ndarray:
     images = images.to(device, non_blocking=True)
     if device.type == "cuda":
         images = images.contiguous(memory_format=torch.channels_last)
-    if type(shift) is not Identity:  # skip a no-op clamp pass over every clean batch
+    if shift.needs_model:
+        # An attack differentiates through the model, so it runs before (outside) inference mode.
+        with torch.enable_grad():
+            assert labels is not None
+            images = shift(images, ids, seed, model=model, labels=labels.to(device)).detach()
+    return _logits(model, shift, images, ids, seed, dataset)
+
+
+# inference_mode only around the forward: execute_tasks is a generator, and a mode held across its
+# yields would leak into the caller's code.
+@torch.inference_mode()
+def _logits(
+    model: Model, shift: Shift, images: torch.Tensor, ids: list[str], seed: int, dataset: Dataset
+) -> np.ndarray:
+    if type(shift) is not Identity and not shift.needs_model:  # skip a no-op clamp pass over every clean batch
         images = shift(images, ids, seed)
     logits = model(images).float()
     if logits.ndim != 2 or logits.shape != (len(ids), model.num_classes):

@@ -36,6 +36,9 @@ class Shift(ABC):
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
+    #: Attacks set this: :meth:`apply` then also takes ``model=`` (eval mode) and ``labels=`` (true
+    #: logit indices ``[B]``), and the Runner calls it outside inference mode so gradients flow.
+    needs_model: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """The parameters that determine the output (part of the cache key)."""
@@ -45,10 +48,24 @@ class Shift(ABC):
     def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
         """Shift ``images`` (``[B,3,H,W]`` in [0,1]); returns the same shape, in [0,1]."""
 
-    def __call__(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int = 0) -> torch.Tensor:
+    def __call__(
+        self,
+        images: torch.Tensor,
+        sample_ids: Sequence[str],
+        seed: int = 0,
+        *,
+        model: torch.nn.Module | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"shift {self.name} expects [B,3,H,W] images, got {tuple(images.shape)}")
-        return self.apply(images, sample_ids, seed).clamp_(0.0, 1.0)
+        if self.needs_model:
+            if model is None or labels is None:
+                raise ValueError(f"shift {self.name} is an attack: call it with model=... and labels=...")
+            out = self.apply(images, sample_ids, seed, model=model, labels=labels)  # type: ignore[call-arg]
+        else:
+            out = self.apply(images, sample_ids, seed)
+        return out.clamp_(0.0, 1.0)
 
     def spec(self) -> str:
         """A readable name with parameters, used as the shift's label in results."""

@@ -7,6 +7,30 @@ from robustscope.shifts.base import Identity, Shift
 
 SHIFTS: Registry[Shift] = Registry("shift")
 SHIFTS.add("none", Identity, summary="no shift: the clean images", example="none")
+SHIFTS.add(
+    "corruption",
+    "robustscope.shifts.corruptions:corruption_shift",
+    summary="an ImageNet-C corruption at severity 1-5 (robustscope list corruptions)",
+    example="corruption:glass_blur:3",
+)
+SHIFTS.add(
+    "fgsm",
+    "robustscope.shifts.attacks:fgsm_shift",
+    summary="FGSM L-inf attack (Goodfellow et al. 2015) at budget eps in [0,1] pixels",
+    example="fgsm:eps=1/255",
+)
+SHIFTS.add(
+    "pgd",
+    "robustscope.shifts.attacks:pgd_shift",
+    summary="PGD attack (Madry et al. 2018), linf or l2, seeded random start",
+    example="pgd:linf:eps=1/255:steps=20:alpha=2/255",
+)
+SHIFTS.add(
+    "watermark",
+    "robustscope.shifts.overlays:watermark_shift",
+    summary="the ImageNet-W watermark overlay (Li et al. 2023); needs a CJK font (pip install imagenet-w)",
+    example="watermark",
+)
 
 
 def load_shift(spec: str | Shift) -> Shift:
