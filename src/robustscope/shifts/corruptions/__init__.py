@@ -1,0 +1,50 @@
+"""The 19 ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019) as batched torch functions.
+
+``corrupt(images, name, severity, seed, sample_ids)`` on ``[B,3,H,W]`` tensors in [0,1], on any
+device; deterministic per (sample id, corruption, severity, seed). As a Runner shift:
+``corruption:NAME:SEVERITY``.
+"""
+
+from __future__ import annotations
+
+# Importing the families registers their corruptions.
+from robustscope.shifts.corruptions import blur, digital, noise, weather  # noqa: F401
+from robustscope.shifts.corruptions.base import (
+    CORRUPTIONS,
+    SEVERITIES,
+    Corruption,
+    CorruptionInfo,
+    corrupt,
+    register_corruption,
+)
+
+#: The 15 corruptions of the ImageNet-C benchmark (mCE), in the published order.
+COMMON_CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+#: The 4 held-out extra corruptions.
+EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+
+
+def corruption_shift(argument: str) -> Corruption:
+    """Shift factory for ``corruption:NAME:SEVERITY``.
+
+    Example:
+        >>> corruption_shift("contrast:2").params()  # doctest: +SKIP
+        {'corruption': 'contrast', 'severity': 2}
+    """
+    return Corruption.from_spec(argument)
+
+
+__all__ = [
+    "COMMON_CORRUPTIONS",
+    "CORRUPTIONS",
+    "EXTRA_CORRUPTIONS",
+    "SEVERITIES",
+    "Corruption",
+    "CorruptionInfo",
+    "corrupt",
+    "corruption_shift",
+    "register_corruption",
+]
