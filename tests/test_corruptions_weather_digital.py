@@ -192,3 +192,66 @@ def test_pixelate_matches_pillow_box_exactly_on_integer_factor() -> None:
     small = F.avg_pool2d(x, 2)  # severity 2 halves the side: plain 2×2 averages
     expected = F.interpolate(small, scale_factor=2, mode="nearest")
     assert torch.allclose(corrupt(x, "pixelate", 2), expected, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------- fast paths
+
+
+def test_brightness_and_saturate_closed_forms_match_hsv_round_trip() -> None:
+    g = torch.Generator().manual_seed(0)
+    images = [
+        torch.rand(4, 3, 24, 24, generator=g),
+        (torch.rand(4, 3, 24, 24, generator=g) * 4).round() / 4,  # greys, blacks, whites and ties
+        natural(32),
+    ]
+    brightness = (0.1, 0.2, 0.3, 0.4, 0.5)
+    saturate = ((0.3, 0.0), (0.1, 0.0), (2.0, 0.0), (5.0, 0.1), (20.0, 0.2))
+    for x in images:
+        hsv = rgb_to_hsv(x)
+        for severity in SEVERITIES:
+            c = brightness[severity - 1]
+            expected = hsv_to_rgb(torch.stack([hsv[:, 0], hsv[:, 1], (hsv[:, 2] + c).clamp(0, 1)], 1)).clamp(0, 1)
+            assert torch.allclose(corrupt(x, "brightness", severity), expected, atol=1e-5)
+            scale, shift = saturate[severity - 1]
+            sat = (hsv[:, 1] * scale + shift).clamp(0, 1)
+            expected = hsv_to_rgb(torch.stack([hsv[:, 0], sat, hsv[:, 2]], 1)).clamp(0, 1)
+            assert torch.allclose(corrupt(x, "saturate", severity), expected, atol=1e-5)
+
+
+def test_gaussian_filter_dense_and_conv_paths_match_scipy() -> None:
+    import scipy.ndimage
+
+    noise = torch.randn(1, 1, 20, 600, generator=torch.Generator().manual_seed(1))  # 20: dense, 600: conv1d
+    for mode, scipy_mode, truncate in (("nearest", "nearest", 4.0), ("symmetric", "reflect", 3.0)):
+        for sigma in ((1.3, 2.1), (7.0, 0.6)):  # 7 × 4 > 20: the kernel overhangs the axis
+            ref = scipy.ndimage.gaussian_filter(noise[0, 0].double().numpy(), sigma, mode=scipy_mode,
+                                                truncate=truncate)
+            ours = gaussian_filter(noise, sigma, truncate=truncate, mode=mode)[0, 0].numpy()
+            assert np.abs(ours - ref).max() < 1e-5, (mode, sigma)
+
+
+def test_spatter_helpers_match_torch_ops() -> None:
+    from robustscope.shifts.corruptions.weather import _box3, _emboss, _erode3
+
+    g = torch.Generator().manual_seed(2)
+    mask = torch.rand(2, 1, 17, 23, generator=g) > 0.3
+    expected = -F.max_pool2d(-mask.float(), 3, stride=1, padding=1)
+    assert torch.equal(_erode3(mask).float(), expected)
+    x = torch.rand(2, 1, 17, 23, generator=g) * 255
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    assert torch.allclose(_box3(x), F.avg_pool2d(padded, 3, stride=1), atol=1e-4)
+    emboss = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]]).view(1, 1, 3, 3)
+    assert torch.allclose(_emboss(x), F.conv2d(padded, emboss), atol=1e-3)
+
+
+def test_frost_textures_vary_per_sample() -> None:
+    x = torch.full((6, 3, 48, 48), 0.5)
+    ids = [str(i) for i in range(6)]
+    y = corrupt(x, "frost", 3, seed=0, sample_ids=ids)
+    flat = y.flatten(1)
+    for i in range(6):
+        for j in range(i + 1, 6):
+            assert not torch.allclose(flat[i], flat[j])
+    # Within-image texture std ≈ 0.11 · frost weight (0.7), as documented.
+    std = (y - y.mean((2, 3), keepdim=True)).std((2, 3)).mean().item()
+    assert 0.04 < std < 0.12, std

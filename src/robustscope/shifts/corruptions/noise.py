@@ -21,6 +21,8 @@ returns ``[B,3,H,W]`` on the input device.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 from robustscope.shifts.corruptions.base import per_sample, register_corruption
@@ -53,7 +55,8 @@ def shot_noise(images: torch.Tensor, severity: int, generators: list[torch.Gener
 
     The Poisson rate depends on the image, so each sample is drawn on the CPU with
     ``torch.poisson(rate, generator=its generator)`` (one device round trip; the draw, and hence
-    the output, does not depend on the batch or the device).
+    the output, does not depend on the batch, the device or the thread it runs on — samples are
+    drawn in parallel on ``torch.get_num_threads()`` threads).
 
     Example:
         >>> from robustscope.shifts.corruptions.base import generators_for
@@ -64,8 +67,22 @@ def shot_noise(images: torch.Tensor, severity: int, generators: list[torch.Gener
     """
     c = SHOT_NOISE[severity - 1]
     rates = (images.detach().float().cpu() * c).clamp_min(0.0)
-    counts = torch.stack([torch.poisson(rate, generator=g) for rate, g in zip(rates, generators, strict=True)])
+    pairs = list(zip(rates, generators, strict=True))
+    workers = min(len(pairs), torch.get_num_threads())
+    if workers > 1:
+        # torch.poisson is a serial loop per tensor; the samples are independent (own generators), so draw
+        # them on ``torch.get_num_threads()`` threads (the op releases the GIL). A fresh pool per call
+        # stays safe across fork.
+        with ThreadPoolExecutor(workers) as pool:
+            counts = torch.stack(list(pool.map(_poisson, pairs)))
+    else:
+        counts = torch.stack([_poisson(pair) for pair in pairs])
     return (counts.to(images.device) / c).clamp(0.0, 1.0)
+
+
+def _poisson(pair: tuple[torch.Tensor, torch.Generator]) -> torch.Tensor:
+    rate, generator = pair
+    return torch.poisson(rate, generator=generator)
 
 
 @register_corruption("impulse_noise", "noise", random=True, summary="salt-and-pepper noise")
