@@ -231,3 +231,17 @@ def test_defocus_blur_fft_matches_direct_convolution(shape: tuple[int, ...]) -> 
         padded = F.pad(x.reshape(b * c, 1, h, w), (r, r, r, r), mode="reflect" if r < min(h, w) else "replicate")
         direct = F.conv2d(padded, kernel[None, None]).reshape(shape).clamp(0, 1)
         torch.testing.assert_close(defocus_blur(x, severity, []), direct, atol=2e-6, rtol=0)
+
+
+def test_threaded_glass_shuffle_equals_the_single_threaded_one() -> None:
+    from robustscope.shifts.corruptions.blur import _glass_shuffle_threaded
+
+    x = torch.rand(5, 3, 40, 36, generator=torch.Generator().manual_seed(1))
+    ids = [f"s{i}" for i in range(5)]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        threaded = _glass_shuffle_threaded(x, 2, 3, generators_for(ids, "glass_blur", 3, 0))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(threaded, _glass_shuffle(x, 2, 3, generators_for(ids, "glass_blur", 3, 0)))
