@@ -130,7 +130,7 @@ def test_cli_run_with_bad_image_skip_and_results_export(tmp_path: Path, capsys: 
 def test_cli_unknown_model_suggests_and_lists_work(capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--model", "timn:resnet18", "--data", "folder:/nowhere"]) == 2
     assert "timm:resnet18" in capsys.readouterr().err
-    for what in ("models", "datasets", "metrics", "shifts", "worlds"):
+    for what in ("models", "datasets", "metrics", "shifts", "corruptions", "worlds"):
         assert main(["list", what]) == 0
 
 

@@ -1,4 +1,4 @@
-"""The ``robustscope`` command line: demo, run, synth render, train, report, results, list."""
+"""The robustscope command line: demo, run, synth render, train, report, results, list."""
 
 from __future__ import annotations
 
