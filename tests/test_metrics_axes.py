@@ -272,3 +272,20 @@ def test_mce_ignores_extra_corruptions_and_validates():
         relative_mce(err, 0.2, baseline=alexnet_errors())
     # string severity columns (as read from CSV) are accepted
     assert mce(err.rename(columns=str)) == pytest.approx(50.0)
+
+
+def test_registered_calibration_metrics_equal_the_functions_with_cis() -> None:
+    from robustscope.metrics.calibration import adaptive_ece, classwise_ece
+    from robustscope.metrics.classification import softmax
+    from robustscope.metrics.registry import compute_metrics
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(300, 4)) * 2
+    labels = rng.integers(0, 4, size=300)
+    table = compute_metrics(logits, labels, None, ["adaptive_ece", "classwise_ece"], n_resamples=50).set_index("metric")
+    probs = softmax(logits)
+    assert table.loc["adaptive_ece", "value"] == pytest.approx(adaptive_ece(probs, labels, n_bins=15))
+    assert table.loc["classwise_ece", "value"] == pytest.approx(classwise_ece(probs, labels, n_bins=15))
+    # (binned calibration errors are biased upward under resampling, so the point estimate need not lie
+    # inside the percentile interval; only that an interval was computed is checked)
+    assert (table["ci_low"] < table["ci_high"]).all()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from robustscope.metrics.bootstrap import CI_METHOD, bootstrap_ci, percentile_interval, resample_indices
+from robustscope.metrics.calibration import adaptive_ece, classwise_ece
 from robustscope.metrics.classification import (
     accuracy,
     brier,
@@ -189,6 +190,19 @@ def _brier() -> Metric:
     )
 
 
+def _binned_calibration(name: str, fn: Callable[..., float], n_bins: int, binning: str, paper: str,
+                        summary: str) -> Metric:
+    # No per-sample decomposition: the bootstrap calls ``fn`` once per resample.
+    return Metric(
+        name=name,
+        fn=partial(fn, n_bins=n_bins),
+        input="probs",
+        protocol={"name": name, "parameters": {"n_bins": n_bins, "binning": binning}, "paper": paper,
+                  "higher_is_better": False},
+        summary=summary,
+    )
+
+
 METRICS: Registry[Metric] = Registry("metric")
 """Metric name -> zero-argument factory returning the :class:`Metric`."""
 
@@ -206,6 +220,21 @@ METRICS.add(
         "Trained with Synthetic Images' (CVPR 2024 Workshop SyntaGen)",
     ),
     summary="expected calibration error, 20 bins (synthetic-clone benchmark)",
+)
+METRICS.add(
+    "adaptive_ece",
+    lambda: _binned_calibration(
+        "adaptive_ece", adaptive_ece, 15, "15 equal-mass bins over top-1 confidence",
+        "Nixon et al., Measuring Calibration in Deep Learning, CVPR Workshops 2019",
+        "adaptive (equal-mass) ECE, 15 bins"),
+    summary="adaptive (equal-mass) ECE, 15 bins",
+)
+METRICS.add(
+    "classwise_ece",
+    lambda: _binned_calibration(
+        "classwise_ece", classwise_ece, 15, "per class, 15 equal-width bins over that class's probability",
+        "Kull et al., Beyond temperature scaling, NeurIPS 2019", "class-wise ECE, 15 bins"),
+    summary="class-wise ECE, 15 bins",
 )
 METRICS.add("nll", _nll, summary="negative log-likelihood")
 METRICS.add("brier", _brier, summary="multi-class Brier score")
