@@ -32,14 +32,13 @@ OOD_METHODS: tuple[str, ...] = ("msp", "maxlogit", "entropy", "energy")
 __all__ = ["OOD_METHODS", "aupr", "auroc", "fpr_at_tpr", "ood_score"]
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
 def _logsumexp(logits: np.ndarray) -> np.ndarray:
     top = logits.max(axis=1)
     return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    return logits - _logsumexp(logits)[:, None]
 
 
 def ood_score(logits: np.ndarray, method: OodMethod = "msp", temperature: float = 1.0) -> np.ndarray:
