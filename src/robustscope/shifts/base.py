@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -77,9 +76,6 @@ class Shift(ABC):
     def key(self) -> dict[str, Any]:
         """Everything that identifies the shift's output: name, version, parameters."""
         return {"name": self.name, "version": self.version, "params": self.params()}
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.key(), sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 class Identity(Shift):
