@@ -118,6 +118,7 @@ def evaluate(
         >>> table.query("metric == 'top1' and slice_factor == ''")[["shift", "value"]]  # doctest: +SKIP
     """
     from robustscope.engine import PredictionStore, ResultStore, Runner
+    from robustscope.engine.label_space import to_dataset_space
     from robustscope.metrics.registry import compute_metrics, get_metric
     from robustscope.metrics.slicing import slicing_frame
     from robustscope.shifts.registry import load_shift
@@ -128,21 +129,43 @@ def evaluate(
     model = load_model(model)
     dataset = load_dataset(dataset)
     columns = _check_factors(dataset, slice_by)
-    runner = Runner(PredictionStore(ws.predictions), batch_size=batch_size, device=device,
-                    on_bad_image=on_bad_image, progress=progress)
+    if dataset.metadata.get("ood"):
+        raise ValueError(
+            f"dataset {dataset.name!r} is out-of-distribution data (no labels to score); evaluate it with the "
+            "OOD axis of a suite (robustscope run --suite ...) or robustscope.suites.run_suite"
+        )
+    label_index = model.label_index()
+    runner = Runner(
+        PredictionStore(ws.predictions),
+        batch_size=batch_size,
+        device=device,
+        on_bad_image=on_bad_image,
+        progress=progress,
+    )
     model_fingerprint, dataset_fingerprint = model.fingerprint(), dataset.fingerprint()
     versions = json.dumps(package_versions(), sort_keys=True)
     tables = []
     bad_images: set[str] = set()
     for shift in map(load_shift, shifts):
-        result = runner.run(model, dataset, shift, seed=seed, model_fingerprint=model_fingerprint,
-                            dataset_fingerprint=dataset_fingerprint)
+        result = runner.run(
+            model,
+            dataset,
+            shift,
+            seed=seed,
+            model_fingerprint=model_fingerprint,
+            dataset_fingerprint=dataset_fingerprint,
+        )
         bad_images.update(result.bad_images)
-        predictions = result.predictions
+        predictions = to_dataset_space(result.predictions, dataset, model.labels, label_index)
         factors = slicing_frame(predictions.factors, columns)
         rows = compute_metrics(
-            predictions.logits, predictions.labels, factors, metrics,
-            slice_by=list(factors.columns), n_resamples=n_resamples, seed=seed,
+            predictions.logits,
+            predictions.labels,
+            factors,
+            metrics,
+            slice_by=list(factors.columns),
+            n_resamples=n_resamples,
+            seed=seed,
         )
         rows.insert(0, "model", model.name)
         rows.insert(1, "model_fingerprint", model_fingerprint)

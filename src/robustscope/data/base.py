@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,9 @@ from robustscope.errors import BadImageError
 
 #: Columns every manifest has; any other column is a factor.
 MANIFEST_COLUMNS = ("sample_id", "path", "label")
+#: Metadata keys that change how predictions are scored (part of the fingerprint): see
+#: :mod:`robustscope.engine.label_space`.
+SCORING_METADATA = ("label_sets", "set_reduction", "ood")
 
 
 def read_image(path: str | Path) -> Image.Image:
@@ -48,6 +52,10 @@ class Dataset:
         name: the spec it was loaded from (``folder:/data/x``, ``csv:labels.csv``, ``synth:demo``…).
         root: folder the manifest's ``path`` column is relative to.
         classes: class names; ``manifest.label`` indexes into them.
+        metadata: free-form facts about the dataset. Keys the engine reads: ``label_sets`` (class
+            name → model labels that count as it) with ``set_reduction`` (``mean_prob``,
+            ``top1_in_set`` or ``subset``; see :mod:`robustscope.metrics.label_space`), and ``ood``
+            (``True`` for out-of-distribution data, whose labels are never scored).
         manifest: one row per sample with ``sample_id`` (unique str), ``path`` (relative to ``root``),
             ``label`` (int) and any number of factor columns (pose, background, region, …).
 
@@ -113,6 +121,10 @@ class Dataset:
         digest = hashlib.sha256()
         digest.update("\x1f".join(self.classes).encode())
         digest.update(pd.util.hash_pandas_object(self.manifest.astype(str), index=False).values.tobytes())
+        # Metadata that changes how labels are scored belongs to the dataset's identity.
+        scoring = {k: self.metadata[k] for k in SCORING_METADATA if k in self.metadata}
+        if scoring:
+            digest.update(json.dumps(scoring, sort_keys=True, default=str).encode())
         for relative in self.manifest["path"]:
             path = self.root / str(relative)
             digest.update(str(path.stat().st_size if path.exists() else -1).encode())

@@ -105,7 +105,9 @@ def label_mapping(model: Model, dataset: Dataset) -> tuple[int, ...]:
     """Map each dataset class (by name) to the model's logit index; raise for unknown used classes.
 
     Classes no sample uses map to ``-1`` rather than failing, so a subset of a dataset keeps
-    working with a model that only knows the classes that remain.
+    working with a model that only knows the classes that remain. Datasets scored through label
+    sets (``metadata["label_sets"]``) or used as out-of-distribution data (``metadata["ood"]``) map
+    unknown classes to ``-1`` without failing.
 
     Example:
         >>> import pandas as pd
@@ -117,6 +119,10 @@ def label_mapping(model: Model, dataset: Dataset) -> tuple[int, ...]:
         (1, 0)
     """
     index = model.label_index()
+    if dataset.metadata.get("label_sets") or dataset.metadata.get("ood"):
+        # Scored through label sets at metric time (see engine.label_space), or not at all (OOD):
+        # the store keeps the model's full logits and -1 for classes outside its label space.
+        return tuple(index.get(name, -1) for name in dataset.classes)
     used = set(np.unique(dataset.manifest["label"].to_numpy()).tolist())
     missing = [name for i, name in enumerate(dataset.classes) if i in used and name not in index]
     if missing:
@@ -431,8 +437,13 @@ class Runner:
         return self._plan(model, dataset, shift or Identity(), seed)[2]
 
     def _plan(
-        self, model: Model, dataset: Dataset, shift: Shift, seed: int,
-        model_fp: str | None = None, dataset_fp: str | None = None,
+        self,
+        model: Model,
+        dataset: Dataset,
+        shift: Shift,
+        seed: int,
+        model_fp: str | None = None,
+        dataset_fp: str | None = None,
     ) -> tuple[str, dict[str, Any], list[ShardTask]]:
         label_map = label_mapping(model, dataset)
         model_fp, dataset_fp = model_fp or model.fingerprint(), dataset_fp or dataset.fingerprint()
@@ -460,8 +471,14 @@ class Runner:
         return key, meta, tasks
 
     def run(
-        self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0, *,
-        model_fingerprint: str | None = None, dataset_fingerprint: str | None = None,
+        self,
+        model: Model,
+        dataset: Dataset,
+        shift: Shift | None = None,
+        seed: int = 0,
+        *,
+        model_fingerprint: str | None = None,
+        dataset_fingerprint: str | None = None,
     ) -> RunResult:
         """Compute the missing shards (none on a cache hit) and return every prediction.
 
