@@ -351,6 +351,25 @@ def test_result_store_other_schema_version(tmp_path: Path) -> None:
         ResultStore(tmp_path / "junk.duckdb")
 
 
+def test_result_store_migrates_a_version_1_store_in_place(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "results.duckdb"
+    ResultStore(path).write(result_rows())
+    con = duckdb.connect(str(path))  # turn it back into the version-1 layout (no suite/axis columns)
+    con.execute("ALTER TABLE results DROP COLUMN suite")
+    con.execute("ALTER TABLE results DROP COLUMN axis")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    store = ResultStore(path)
+    rows = store.query()
+    n = len(result_rows())
+    assert len(rows) == n and list(rows.columns) == list(RESULT_COLUMNS)
+    assert set(rows["suite"]) == {""} and set(rows["axis"]) == {""}
+    store.write(result_rows().assign(suite="s", axis="calibration"))  # another identity: added, not replaced
+    assert len(store.query()) == 2 * n and len(store.query(suite="s")) == n
+
+
 def _write_many(path: str, worker: int) -> None:
     store = ResultStore(path)
     for i in range(8):

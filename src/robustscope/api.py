@@ -93,6 +93,8 @@ def evaluate(
     n_resamples: int = 1000,
     store: str | Path | Workspace | None = None,
     progress: bool = True,
+    suite: str = "",
+    axis: str = "",
 ) -> pd.DataFrame:
     """Evaluate one model on one dataset under each shift; return (and store) the results table.
 
@@ -107,6 +109,7 @@ def evaluate(
             bins); ``"all"`` picks every informative factor (see
             :func:`robustscope.metrics.slicing.slicing_frame`); ``None`` reports the whole set only.
         store: workspace folder (default ``$ROBUSTSCOPE_HOME`` or ``./.robustscope``).
+        suite, axis: labels for the rows when a suite runs this evaluation (part of a row's identity).
 
     Returns:
         One row per shift × metric × slice with the columns of the ResultStore
@@ -175,6 +178,7 @@ def evaluate(
         rows["prediction_key"] = result.key
         rows["versions"] = versions
         rows["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+        rows["suite"], rows["axis"] = suite, axis
         tables.append(rows)
     table = pd.concat(tables, ignore_index=True)
     ResultStore(ws.results_db).write(table)

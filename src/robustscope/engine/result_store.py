@@ -26,8 +26,9 @@ from robustscope.engine.prediction_store import atomic_write_bytes
 from robustscope.errors import StoreVersionError
 from robustscope.registry import suggest
 
-#: Bump when the ``results`` table changes; a file with another version is refused, never misread.
-SCHEMA_VERSION = 1
+#: Bump when the ``results`` table changes; a file with another version is migrated (see
+#: :data:`MIGRATIONS`) or refused, never misread.
+SCHEMA_VERSION = 2
 
 #: The ``results`` table: the "Result rows" contract of docs/architecture.md, in order.
 RESULT_COLUMNS: dict[str, str] = {
@@ -47,13 +48,25 @@ RESULT_COLUMNS: dict[str, str] = {
     "prediction_key": "VARCHAR",
     "versions": "VARCHAR",
     "created_at": "TIMESTAMP",  # naive UTC
+    "suite": "VARCHAR",  # '' outside a suite
+    "axis": "VARCHAR",  # the suite's robustness axis ('' outside a suite)
+}
+
+#: SQL that upgrades a store of schema version ``v`` to ``v + 1``.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE results ADD COLUMN suite VARCHAR DEFAULT ''",
+        "ALTER TABLE results ADD COLUMN axis VARCHAR DEFAULT ''",
+    ),
 }
 
 #: A row's identity: a new row with the same values replaces the stored one.
-IDENTITY_COLUMNS = ("model_fingerprint", "dataset_fingerprint", "shift", "metric", "slice_factor", "slice_value")
+IDENTITY_COLUMNS = (
+    "model_fingerprint", "dataset_fingerprint", "shift", "metric", "slice_factor", "slice_value", "suite", "axis",
+)
 
 #: Columns :meth:`ResultStore.write` fills in when absent.
-OPTIONAL_COLUMNS = ("ci_low", "ci_high", "versions", "created_at")
+OPTIONAL_COLUMNS = ("ci_low", "ci_high", "versions", "created_at", "suite", "axis")
 
 _STRING_COLUMNS = [c for c, t in RESULT_COLUMNS.items() if t == "VARCHAR"]
 _JSON_COLUMNS = ("protocol", "versions")
@@ -150,10 +163,10 @@ class ResultStore:
         if self.path.exists():
             # Most opens find an initialised store: check without taking the write lock.
             with self.connect(read_only=True) as con:
-                if self._check_schema(con):
+                if self._check_schema(con, migrate=False):
                     return
         with self.connect() as con:
-            if self._check_schema(con):
+            if self._check_schema(con, migrate=True):
                 return
             con.execute("BEGIN TRANSACTION")
             con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
@@ -162,8 +175,12 @@ class ResultStore:
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             con.execute("COMMIT")
 
-    def _check_schema(self, con: duckdb.DuckDBPyConnection) -> bool:
-        """True when the store is initialised with our schema; raise when it has another one."""
+    def _check_schema(self, con: duckdb.DuckDBPyConnection, migrate: bool) -> bool:
+        """True when the store is initialised with our schema; raise when it has another one.
+
+        An older schema is migrated when ``migrate`` (a writable connection); otherwise False asks the
+        caller to come back with one.
+        """
         tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if not tables:
             return False
@@ -171,6 +188,10 @@ class ResultStore:
         if "meta" in tables:
             found = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = found[0] if found else None
+        if version is not None and version.isdigit() and int(version) in MIGRATIONS and "results" in tables:
+            if not migrate:
+                return False
+            version = self._migrate(con, int(version))
         if version != str(SCHEMA_VERSION):
             raise StoreVersionError(
                 f"{self.path} has result-store schema version {version!r}, but this robustscope reads version "
@@ -184,6 +205,21 @@ class ResultStore:
                 f"(schema version {SCHEMA_VERSION}); move the file aside to start a new store"
             )
         return True
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection, version: int) -> str:
+        """Upgrade an older store in place, one version at a time, in one transaction."""
+        con.execute("BEGIN TRANSACTION")
+        try:
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    con.execute(statement)
+                version += 1
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return str(version)
 
     # -- writing --------------------------------------------------------------------------------
     def normalise(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -209,7 +245,10 @@ class ResultStore:
             frame["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
         for column in _JSON_COLUMNS:
             frame[column] = [_json_text(v) for v in frame[column]]
-        for column in ("slice_factor", "slice_value"):
+        for column in ("suite", "axis"):
+            if column not in frame.columns:
+                frame[column] = ""
+        for column in ("slice_factor", "slice_value", "suite", "axis"):
             frame[column] = frame[column].where(frame[column].notna(), "")
         for column in _STRING_COLUMNS:
             frame[column] = frame[column].astype(str)
