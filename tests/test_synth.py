@@ -54,13 +54,8 @@ EXTRA = [
     "background",
 ]
 DEMO_SPLITS = [
-    "train-narrow",
-    "train-diverse",
-    "test-id",
-    "test-pose",
-    "test-background",
-    "test-lighting",
-    "test-texture",
+    "train-narrow", "train-diverse", "test-id", "test-pose", "test-background", "test-lighting", "test-texture",
+    "context", "ood-shapes",
 ]
 
 
@@ -109,6 +104,20 @@ def test_builtin_worlds_have_the_demo_splits() -> None:
     # test-pose moves only the pose: everything else is the narrow distribution.
     for name in ("texture", "background", "light_intensity", "scale"):
         assert pose.factors[name] == narrow.factors[name]
+
+
+def test_star_ties_every_class_and_cue_conflict_never_wears_its_own_texture() -> None:
+    demo = load_spec("demo")
+    context = demo.resolve("context")
+    assert set(context.factors["light_color"].tie_to_class) == set(demo.classes)
+    lights = [s["light_color"] for s in context.samples()]
+    assert 0.35 < lights.count("white") / len(lights) < 0.65
+    own = demo.resolve("train-narrow").factors["texture"].tie_to_class
+    conflict = demo.resolve("test-texture").samples()
+    assert all(s["texture"] not in own[s["character_label"]] for s in conflict)
+    narrow = demo.resolve("train-narrow").samples()
+    tied = sum(s["texture"] in own[s["character_label"]] for s in narrow) / len(narrow)
+    assert 0.85 < tied < 0.95
 
 
 def test_unknown_world_suggests_near_misses() -> None:

@@ -200,8 +200,12 @@ class SceneRenderer:
         params.update()
         return mesh
 
-    def render(self, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Render one sample record; returns sRGB ``uint8 [H,W,3]`` and mask ``uint8 [H,W]``."""
+    def render(self, record: dict[str, Any], with_object: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Render one sample record; returns sRGB ``uint8 [H,W,3]`` and mask ``uint8 [H,W]``.
+
+        ``with_object=False`` renders the same view without the object: the clean background plate
+        that background-swap benchmarks (ImageNet-9's mixed_same/mixed_rand) composite onto.
+        """
         mi = self.mi
         res = self.spec.resolution
         light_rgb = np.array(parse_color(record["light_color"], LIGHT_COLORS)) * record["light_intensity"]
@@ -224,7 +228,7 @@ class SceneRenderer:
                     },
                     "sampler": {"type": "independent", "sample_count": self.spec.spp},
                 },
-                "object": self._mesh(record),
+                **({"object": self._mesh(record)} if with_object else {}),
                 "environment": self._env(record["background"]),
                 "sun": {
                     "type": "directional",

@@ -76,7 +76,9 @@ class Factor:
 
     Exactly one of ``values`` (list) or ``range`` (low, high) is set. ``tie_to_class`` maps a class to
     the values (or, for a range factor, the ``[low, high]`` sub-range) it draws from with probability
-    ``tie_prob``; otherwise the sample draws from the other values (range: the whole range).
+    ``tie_prob``; otherwise the sample draws from the other values (range: the whole range). The class
+    ``"*"`` in a spec ties every class not named: ``{"*": [white]}`` with ``tie_prob: 0.5`` gives a common
+    value half the time and an uncommon one otherwise.
     ``steps`` is how many evenly spaced values a range contributes to a grid.
     """
 
@@ -211,6 +213,8 @@ def _parse_factor(name: str, raw: Any, classes: list[str], where: str) -> Factor
     ties = raw.get("tie_to_class") or {}
     if not isinstance(ties, dict):
         raise _fail(f"{where}.tie_to_class", "must map class names to values")
+    if "*" in ties:  # the same tie for every class not listed by name
+        ties = {**{c: ties["*"] for c in classes}, **{k: v for k, v in ties.items() if k != "*"}}
     for cls, tied in ties.items():
         at = f"{where}.tie_to_class.{cls}"
         if cls not in classes:

@@ -1,0 +1,190 @@
+"""Suites as data: which datasets, shifts, metrics and parameters each robustness axis uses.
+
+A suite is a YAML file (the built-in ones live in ``robustscope/suites/data/``)::
+
+    name: my-suite
+    description: ...
+    paper: ...
+    axes:
+      calibration:
+        datasets: {test_id: "synth:{world}:test-id"}
+        params: {metrics: [top1, ece20]}
+      adversarial:
+        datasets: {clean: "folder:{data:my-val}"}
+        shifts: ["none", "fgsm:eps=1/255"]
+
+Axis names come from :data:`AXES`. Dataset specs may hold two placeholders: ``{world}`` (the
+synthetic world, ``--world``) and ``{data:NAME}`` (benchmark ``NAME``'s folder under ``--data-root``,
+found by :func:`robustscope.data.benchmarks.roots.find_benchmark`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robustscope.errors import SpecError, UnknownNameError
+from robustscope.registry import suggest
+
+#: The robustness axes a suite can run, with what each measures.
+AXES: dict[str, str] = {
+    "shape_bias": "shape vs texture decisions on cue-conflict images (Geirhos et al., ICLR 2019)",
+    "context_bias": "accuracy P_k with k uncommon context attributes and its relative drop (FOCUS, ICML 2022)",
+    "background_bias": "accuracy per background variant and BG-gap (ImageNet-9, Xiao et al., ICLR 2021)",
+    "calibration": "ECE, adaptive and class-wise ECE, NLL, Brier (Guo et al., ICML 2017)",
+    "ood": "AUROC, AUPR, FPR@95%TPR of MSP/max-logit/entropy/energy scores, ID positive",
+    "corruptions": "accuracy per ImageNet-C corruption and severity, mean, mCE (Hendrycks & Dietterich, ICLR 2019)",
+    "adversarial": "clean and robust accuracy under FGSM/PGD (Goodfellow et al. 2015; Madry et al. 2018)",
+}
+_PLACEHOLDER = re.compile(r"\{(world|data:[A-Za-z0-9_.-]+)\}")
+
+
+@dataclass(frozen=True)
+class AxisSpec:
+    """One axis of a suite: named dataset specs (roles), shifts and axis parameters.
+
+    Example:
+        >>> AxisSpec("adversarial", {"clean": "synth:{world}:test-id"}, ("none", "fgsm:eps=1/255")).shifts
+        ('none', 'fgsm:eps=1/255')
+    """
+
+    axis: str
+    datasets: dict[str, str]
+    shifts: tuple[str, ...] = ("none",)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A named set of axes. Load built-in suites with :func:`load_suite`.
+
+    Example:
+        >>> suite = load_suite("synthetic-clones-offline")
+        >>> [a.axis for a in suite.axes][:3]
+        ['shape_bias', 'context_bias', 'background_bias']
+    """
+
+    name: str
+    description: str
+    axes: tuple[AxisSpec, ...]
+    paper: str = ""
+
+    def axis(self, name: str) -> AxisSpec:
+        """The spec of axis ``name`` (near-miss suggestions when it is not in the suite)."""
+        for spec in self.axes:
+            if spec.axis == name:
+                return spec
+        names = [a.axis for a in self.axes]
+        raise UnknownNameError(f"axis of suite {self.name}", name, suggest(name, names), names)
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str = "suite") -> SuiteSpec:
+        """Validate a dict (read from YAML); :class:`SpecError` names the offending field.
+
+        Example:
+            >>> SuiteSpec.from_dict({"name": "s", "axes": {"calibraton": {"datasets": {"a": "folder:x"}}}})
+            Traceback (most recent call last):
+            ...
+            robustscope.errors.SpecError: suite.axes.calibraton: unknown axis; did you mean 'calibration'?
+        """
+        if not isinstance(raw, dict):
+            raise SpecError(f"{source}: a suite must be a mapping")
+        unknown = sorted(set(raw) - {"name", "description", "paper", "axes"})
+        if unknown:
+            raise SpecError(f"{source}: unknown field(s) {unknown} (name, description, paper, axes)")
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"{source}.name: a suite needs a non-empty name")
+        axes_raw = raw.get("axes")
+        if not isinstance(axes_raw, dict) or not axes_raw:
+            raise SpecError(f"{source}.axes: must map axis names to their datasets")
+        axes = []
+        for axis, body in axes_raw.items():
+            where = f"{source}.axes.{axis}"
+            if axis not in AXES:
+                hint = suggest(str(axis), AXES)
+                raise SpecError(
+                    f"{where}: unknown axis" + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {list(AXES)}")
+                )
+            if not isinstance(body, dict):
+                raise SpecError(f"{where}: must be a mapping with datasets (and optional shifts, params)")
+            bad = sorted(set(body) - {"datasets", "shifts", "params"})
+            if bad:
+                raise SpecError(f"{where}: unknown field(s) {bad} (datasets, shifts, params)")
+            datasets = body.get("datasets")
+            if not isinstance(datasets, dict) or not datasets or not all(isinstance(v, str) for v in datasets.values()):
+                raise SpecError(f"{where}.datasets: must map role names to dataset spec strings")
+            shifts = body.get("shifts", ["none"])
+            if not isinstance(shifts, list) or not all(isinstance(s, str) for s in shifts):
+                raise SpecError(f"{where}.shifts: must be a list of shift spec strings")
+            params = body.get("params") or {}
+            if not isinstance(params, dict):
+                raise SpecError(f"{where}.params: must be a mapping")
+            axes.append(AxisSpec(str(axis), {str(k): v for k, v in datasets.items()}, tuple(shifts), dict(params)))
+        return cls(name, str(raw.get("description", "")), tuple(axes), str(raw.get("paper", "")))
+
+
+def builtin_suites() -> list[str]:
+    """Names of the suites shipped with robustscope.
+
+    Example:
+        >>> builtin_suites()
+        ['synthetic-clones', 'synthetic-clones-offline']
+    """
+    folder = resources.files("robustscope.suites") / "data"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_suite(name_or_path: str | Path) -> SuiteSpec:
+    """A built-in suite by name, or a suite YAML file by path.
+
+    Example:
+        >>> load_suite("synthetic-clones").axis("adversarial").shifts[-1]
+        'pgd:linf:eps=1/255:steps=20:alpha=2/255'
+        >>> load_suite("synthetic-clone")
+        Traceback (most recent call last):
+        ...
+        robustscope.errors.UnknownNameError: unknown suite 'synthetic-clone'; did you mean 'synthetic-clones', 'synthetic-clones-offline'?
+    """
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        try:
+            return SuiteSpec.from_dict(yaml.safe_load(path.read_text()), source=str(path))
+        except yaml.YAMLError as err:
+            raise SpecError(f"{path}: not valid YAML: {err}") from None
+    text = str(name_or_path)
+    known = builtin_suites()
+    if text not in known:
+        raise UnknownNameError("suite", text, suggest(text, known), known)
+    raw = yaml.safe_load((resources.files("robustscope.suites") / "data" / f"{text}.yaml").read_text())
+    return SuiteSpec.from_dict(raw, source=f"suite {text}")
+
+
+def placeholders(spec: str) -> list[str]:
+    """The placeholders in a dataset spec string.
+
+    Example:
+        >>> placeholders("imagenet-c:{data:imagenet-c}")
+        ['data:imagenet-c']
+    """
+    return _PLACEHOLDER.findall(spec)
+
+
+def fill_placeholders(spec: str, world: str, data_paths: dict[str, str]) -> str:
+    """Substitute ``{world}`` and ``{data:NAME}`` (from ``data_paths``: NAME → folder).
+
+    Example:
+        >>> fill_placeholders("synth-bench:{world}:context", "demo", {})
+        'synth-bench:demo:context'
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(1)
+        return world if token == "world" else data_paths[token.split(":", 1)[1]]
+
+    return _PLACEHOLDER.sub(replace, spec)
