@@ -146,10 +146,10 @@ def load_suite(name_or_path: str | Path) -> SuiteSpec:
     Example:
         >>> load_suite("synthetic-clones").axis("adversarial").shifts[-1]
         'pgd:linf:eps=1/255:steps=20:alpha=2/255'
-        >>> load_suite("synthetic-clone")
+        >>> load_suite("synthetic-clone")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        robustscope.errors.UnknownNameError: unknown suite 'synthetic-clone'; did you mean 'synthetic-clones', 'synthetic-clones-offline'?
+        robustscope.errors.UnknownNameError: unknown suite 'synthetic-clone'; did you mean 'synthetic-clones', ...?
     """
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") and path.is_file():
