@@ -49,6 +49,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                       progress=not args.quiet)
     summary = result.summary().reset_index()
     _print_table(summary, title="top-1 accuracy (%) per model and test split")
+    suite = result.suite_summary()
+    if len(suite):
+        _print_table(suite, title=f"synthetic-clones-offline: every robustness axis ({result.suite_seconds:.0f} s)")
     _console().print(f"report: [bold]{result.report}[/bold]  ({result.seconds:.1f} s)")
     return 0
 
@@ -57,6 +60,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from robustscope.api import evaluate, load_dataset, load_model
     from robustscope.config import workspace
 
+    if (args.suite is None) == (args.data is None):
+        raise SystemExit(
+            "robustscope run: give exactly one of --data (one dataset) or --suite (robustscope list suites)"
+        )
+    if args.suite is not None:
+        return _run_suite(args)
     model = load_model(args.model)  # a misspelt model fails before any data is read
     data = load_dataset(args.data, root=args.data_root)
     slice_by = None if args.slice_by == ["none"] else ("all" if args.slice_by == ["all"] else args.slice_by)
@@ -70,6 +79,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     skipped = table.attrs.get("bad_images", [])
     if skipped:
         _console().print(f"[yellow]skipped {len(skipped)} unreadable image(s)[/yellow], e.g. {skipped[0]}")
+    return 0
+
+
+def _run_suite(args: argparse.Namespace) -> int:
+    from robustscope.config import workspace
+    from robustscope.suites import load_suite, run_suite
+
+    suite = load_suite(args.suite)  # a misspelt suite fails before the model is loaded
+    result = run_suite(
+        args.model, suite, data_root=args.data_root, world=args.world, axes=args.axis, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, n_resamples=args.n_resamples,
+        store=workspace(args.workspace), progress=not args.quiet,
+    )
+    summary = result.summary()
+    if len(summary):
+        _print_table(summary, title=f"{suite.name}: headline number per axis")
+    for skipped in result.skipped:
+        _console().print(f"[yellow]skipped[/yellow] {skipped.axis}/{skipped.role}: {skipped.reason}")
+    _console().print(f"{len(result.table)} result rows in {result.seconds:.1f} s; "
+                     "robustscope report turns them into HTML")
     return 0
 
 
@@ -133,6 +162,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = [{"world": n, "splits": ", ".join(load_spec(n).split_names())} for n in builtin_worlds()]
         _print_table(pd.DataFrame(rows), title="built-in worlds (synth:WORLD:SPLIT)")
         return 0
+    if args.what == "suites":
+        from robustscope.suites import builtin_suites, load_suite
+
+        rows = []
+        for name in builtin_suites():
+            suite = load_suite(name)
+            rows.append({"suite": name, "axes": ", ".join(a.axis for a in suite.axes), "what": suite.description})
+        _print_table(pd.DataFrame(rows), title="suites (robustscope run --suite NAME)")
+        return 0
     if args.what == "metrics":
         from robustscope.metrics.registry import METRICS
 
@@ -173,11 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=None, help="rendering processes (default: all cores)")
     demo.set_defaults(func=cmd_demo)
 
-    run = sub("run", "evaluate one model on one dataset (predictions and results are cached)",
-              "robustscope run --model tv:resnet18 --data folder:~/data/imagenet/val --metric top1 ece")
+    run = sub("run", "evaluate one model on one dataset, or on every axis of a suite (all cached)",
+              "robustscope run --model tv:resnet18 --data folder:~/data/imagenet/val --metric top1 ece\n"
+              "  robustscope run --model timm:convnext_base --suite synthetic-clones --data-root ~/data\n"
+              "  robustscope run --model file:.robustscope/models/demo-narrow-… --suite synthetic-clones-offline")
     run.add_argument("--model", required=True, help="timm:NAME, tv:NAME, clip:ARCH/PRETRAINED, file:PATH")
-    run.add_argument("--data", required=True, help="folder:PATH, csv:PATH, synth:WORLD:SPLIT")
-    run.add_argument("--data-root", help="folder that relative dataset paths are under")
+    run.add_argument("--data", help="folder:PATH, csv:PATH, synth:WORLD:SPLIT (robustscope list datasets)")
+    run.add_argument("--suite", help="a suite name or YAML file (robustscope list suites) instead of --data")
+    run.add_argument("--axis", nargs="+", help="with --suite: run only these axes")
+    run.add_argument("--world", default="demo", help="with --suite: the synthetic world of {world} datasets")
+    run.add_argument("--data-root", help="folder that relative dataset paths (and a suite's benchmarks) are under")
     run.add_argument("--shift", nargs="+", default=["none"], help="shift specs (robustscope list shifts)")
     run.add_argument("--metric", nargs="+", default=["top1", "top5", "ece", "nll", "brier"], help="metric names")
     run.add_argument("--slice-by", nargs="+", default=["all"], help="factor columns, 'all' or 'none'")
@@ -223,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.set_defaults(func=cmd_results)
 
     listing = sub("list", "list what can be named", "robustscope list models")
-    listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "corruptions", "worlds"])
+    listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "corruptions", "worlds", "suites"])
     listing.set_defaults(func=cmd_list)
     return parser
 

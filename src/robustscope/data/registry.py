@@ -1,4 +1,4 @@
-"""Dataset specs (``folder:``, ``csv:``, ``synth:``) resolved through one registry."""
+"""Dataset specs (``folder:``, ``csv:``, ``synth:`` and the benchmark formats) resolved through one registry."""
 
 from __future__ import annotations
 
@@ -27,24 +27,120 @@ DATASET_SCHEMES.add(
     summary="a split of a synthetic world, rendered on first use and cached",
     example="synth:demo:test-pose",
 )
+DATASET_SCHEMES.add(
+    "synth-bench",
+    "robustscope.data.synthetic:load_synth_bench",
+    summary="a world's counterpart of a real benchmark (cue-conflict, imagenet-9, context, ood-shapes, ood-textures)",
+    example="synth-bench:demo:cue-conflict",
+)
+
+
+# The robustness benchmarks, read from their released layouts (robustscope.data.benchmarks). PATH may be
+# left empty ("imagenet-r:") to look the benchmark up under the data root (robustscope.data.benchmarks.roots).
+DATASET_SCHEMES.add(
+    "imagenet-val",
+    "robustscope.data.benchmarks.imagenet:load_imagenet_val",
+    summary="ImageNet validation set: PATH/<wnid>/*.JPEG",
+    example="imagenet-val:~/data/imagenet/val",
+)
+DATASET_SCHEMES.add(
+    "imagenet-v2",
+    "robustscope.data.benchmarks.imagenet:load_imagenet_v2",
+    summary="ImageNet-V2: PATH/<class index 0..999>/<image>",
+    example="imagenet-v2:~/data/imagenetv2-matched-frequency-format-val",
+)
+DATASET_SCHEMES.add(
+    "imagenet-sketch",
+    "robustscope.data.benchmarks.imagenet:load_imagenet_sketch",
+    summary="ImageNet-Sketch: the release's sketch/<wnid>/*.JPEG",
+    example="imagenet-sketch:~/data/imagenet-sketch/sketch",
+)
+DATASET_SCHEMES.add(
+    "imagenet-r",
+    "robustscope.data.benchmarks.imagenet:load_imagenet_r",
+    summary="ImageNet-R: PATH/<wnid>/* over 200 wnids, scored on the 200-class mask",
+    example="imagenet-r:~/data/imagenet-r",
+)
+DATASET_SCHEMES.add(
+    "imagenet-a",
+    "robustscope.data.benchmarks.imagenet:load_imagenet_a",
+    summary="ImageNet-A: PATH/<wnid>/* over 200 wnids, scored on the 200-class mask",
+    example="imagenet-a:~/data/imagenet-a",
+)
+DATASET_SCHEMES.add(
+    "cue-conflict",
+    "robustscope.data.benchmarks.cue_conflict:load_cue_conflict",
+    summary="Geirhos cue-conflict stimuli: PATH/<shape>/<shape><i>-<texture><j>.png, 16 categories",
+    example="cue-conflict:~/data/cue-conflict",
+)
+DATASET_SCHEMES.add(
+    "imagenet-9",
+    "robustscope.data.benchmarks.imagenet9:load_imagenet9",
+    summary="ImageNet-9 backgrounds challenge: PATH/<variant>/val/<class>/*; all variants, or PATH:VARIANT",
+    example="imagenet-9:~/data/bg_challenge:mixed_rand",
+)
+DATASET_SCHEMES.add(
+    "focus",
+    "robustscope.data.benchmarks.focus:load_focus",
+    summary="FOCUS: PATH/annotations.db (SQLite) and its images; time, weather, location",
+    example="focus:~/data/focus",
+)
+DATASET_SCHEMES.add(
+    "imagenet-c",
+    "robustscope.data.benchmarks.corruptions:load_imagenet_c",
+    summary="ImageNet-C: PATH/<corruption>/<severity>/<wnid>/*.JPEG; PATH[:CORRUPTION[:SEVERITY]]",
+    example="imagenet-c:~/data/imagenet-c:gaussian_noise:3",
+)
+DATASET_SCHEMES.add(
+    "imagenet-3dcc",
+    "robustscope.data.benchmarks.corruptions:load_imagenet_3dcc",
+    summary="ImageNet-3DCC: PATH/<corruption>/<severity>/<wnid>/*.JPEG; PATH[:CORRUPTION[:SEVERITY]]",
+    example="imagenet-3dcc:~/data/imagenet-3dcc:near_focus",
+)
+DATASET_SCHEMES.add(
+    "ood-folder",
+    "robustscope.data.benchmarks.ood:load_ood_folder",
+    summary="an OOD image set (iNaturalist, SUN, Places, Textures): every image under PATH, class 'ood'",
+    example="ood-folder:~/data/ood/iNaturalist",
+)
+#: The benchmark schemes: ``scheme:PATH[:…]``, read by :func:`robustscope.data.benchmarks.load_benchmark`.
+BENCHMARK_SCHEMES = (
+    "imagenet-val",
+    "imagenet-v2",
+    "imagenet-sketch",
+    "imagenet-r",
+    "imagenet-a",
+    "cue-conflict",
+    "imagenet-9",
+    "focus",
+    "imagenet-c",
+    "imagenet-3dcc",
+    "ood-folder",
+)
 
 
 def load_dataset(spec: str, root: str | Path | None = None, **options: Any) -> Dataset:
     """Load a dataset from a ``scheme:argument`` spec.
 
     ``root`` is passed on as the data root: the folder a CSV's files are relative to, or the
-    render cache of a synthetic world. A relative ``folder:``/``csv:`` path is looked up under
-    ``root`` when it does not exist as given.
+    render cache of a synthetic world. A relative ``folder:``/``csv:``/benchmark path is looked up
+    under ``root`` when it does not exist as given; an empty benchmark path (``imagenet-r:``) is found
+    under ``root`` by the benchmark's conventional folder names (:mod:`robustscope.data.benchmarks.roots`).
 
     Example:
         >>> load_dataset("foldr:/tmp/x")
         Traceback (most recent call last):
         ...
-        robustscope.errors.UnknownNameError: unknown dataset scheme 'foldr:/tmp/x'; did you mean 'folder:/tmp/x'?
+        robustscope.errors.UnknownNameError: unknown dataset scheme 'foldr:/tmp/x'; did you mean 'folder:/tmp/x', \
+'ood-folder:/tmp/x'?
     """
     scheme, argument = split_scheme(spec, "dataset", DATASET_SCHEMES.keys())
+    if scheme in BENCHMARK_SCHEMES:
+        from robustscope.data.benchmarks import load_benchmark
+
+        return load_benchmark(scheme, argument, root=root, **options)
     loader = DATASET_SCHEMES.get(scheme)
-    if scheme == "synth":
+    if scheme in ("synth", "synth-bench"):
         return loader(argument, root=root, **options)
     path = Path(argument).expanduser()
     if root is not None and not path.is_absolute() and not path.exists():

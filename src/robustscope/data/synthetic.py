@@ -44,3 +44,57 @@ def load_synth(spec: str, root: str | Path | None = None, workers: int | None = 
     cache_root = Path(root) if root is not None else workspace().renders
     folder = ensure_rendered(world, split, cache_root, workers=workers, progress=progress)
     return load_manifest(folder / "labels.csv", classes=list(world.classes), name=f"synth:{spec}")
+
+
+def identity_label_sets(classes: list[str]) -> dict[str, list[str]]:
+    """Each class counts as itself: the label sets of a synthetic benchmark scored by a world's models.
+
+    Example:
+        >>> identity_label_sets(["cube", "cone"])
+        {'cube': ['cube'], 'cone': ['cone']}
+    """
+    return {name: [name] for name in classes}
+
+
+def load_synth_bench(
+    spec: str, root: str | Path | None = None, workers: int | None = None, progress: bool = True
+) -> Dataset:
+    """``synth-bench:WORLD:BENCHMARK`` — a world's counterpart of a real benchmark, read by the real loader.
+
+    ``BENCHMARK`` is one of :data:`robustscope.synth.benchmarks.SYNTHETIC_BENCHMARKS`: ``cue-conflict``
+    (read by the ``cue-conflict:`` loader), ``imagenet-9`` (``imagenet-9:``), ``context`` (a PUG-schema
+    CSV with FOCUS-style attributes and ``n_uncommon``), ``ood-shapes`` and ``ood-textures``
+    (out-of-distribution sets). Classes are the world's, scored as themselves.
+
+    Example:
+        >>> ds = load_synth_bench("tiny:cue-conflict", progress=False)  # doctest: +SKIP
+        >>> ds.factor_columns  # doctest: +SKIP
+        ['shape', 'texture', 'shape_texture_agree']
+    """
+    from robustscope.data.benchmarks.cue_conflict import load_cue_conflict
+    from robustscope.data.benchmarks.imagenet9 import load_imagenet9
+    from robustscope.data.benchmarks.ood import load_ood_folder
+    from robustscope.synth import load_spec
+    from robustscope.synth.benchmarks import build_synthetic_benchmark
+
+    world_name, benchmark = parse_synth_spec(spec)
+    if benchmark is None:
+        raise ValueError(f"synth-bench:{spec}: name a benchmark, e.g. synth-bench:{spec}:cue-conflict")
+    world = load_spec(world_name)
+    cache_root = Path(root) if root is not None else workspace().renders
+    folder = build_synthetic_benchmark(world, benchmark, cache_root, workers=workers, progress=progress)
+    sets = identity_label_sets(list(world.classes))
+    name = f"synth-bench:{spec}"
+    if benchmark == "cue-conflict":
+        data = load_cue_conflict(folder, label_sets=sets)
+    elif benchmark == "imagenet-9":
+        data = load_imagenet9(folder, label_sets=sets)
+    elif benchmark == "ood-textures":
+        data = load_ood_folder(folder, name="ood-textures")
+    else:
+        data = load_manifest(folder / "labels.csv", name=name)
+        if benchmark == "ood-shapes":
+            data.metadata["ood"] = True
+    data.name = name
+    data.metadata["benchmark"] = f"synthetic {benchmark}"
+    return data

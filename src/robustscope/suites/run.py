@@ -1,0 +1,202 @@
+"""Running a suite for a model: resolve its datasets, run every axis, store rows, summarise.
+
+Example:
+    >>> # result = run_suite("file:.robustscope/models/demo-narrow-…", "synthetic-clones-offline")
+    >>> # result.summary()          # one row: the model's headline number on each axis
+    >>> # result.skipped            # datasets that were not found, with the paths tried
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from robustscope.config import Workspace, workspace
+from robustscope.data.base import Dataset
+from robustscope.errors import MissingDataError
+from robustscope.models.base import Model
+from robustscope.suites.axes import AXIS_FUNCTIONS, AxisContext
+from robustscope.suites.spec import AxisSpec, SuiteSpec, fill_placeholders, load_suite, placeholders
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A dataset of a suite that could not be used, and why (the paths tried, for missing data)."""
+
+    axis: str
+    role: str
+    spec: str
+    reason: str
+
+
+@dataclass
+class SuiteResult:
+    """Rows a suite produced for one model, the datasets skipped, and the time it took."""
+
+    suite: SuiteSpec
+    table: pd.DataFrame
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> pd.DataFrame:
+        """The headline number of each axis per model (see :func:`suite_summary`)."""
+        return suite_summary(self.table)
+
+
+def _resolve(spec: str, world: str, data_root: Path | None) -> str:
+    """Fill a dataset spec's placeholders; :class:`MissingDataError` names the paths tried."""
+    paths: dict[str, str] = {}
+    for token in placeholders(spec):
+        if token.startswith("data:"):
+            from robustscope.data.benchmarks.roots import find_benchmark
+
+            name = token.split(":", 1)[1]
+            if data_root is None:
+                raise MissingDataError(f"{name}: no --data-root given (the real-data suites read benchmarks from it)")
+            paths[name] = str(find_benchmark(name, data_root))
+    return fill_placeholders(spec, world, paths)
+
+
+def _load_axis_datasets(
+    axis: AxisSpec,
+    world: str,
+    data_root: Path | None,
+    ws: Workspace,
+    progress: bool,
+    cache: dict[str, Dataset],
+    skipped: list[Skipped],
+) -> dict[str, Dataset]:
+    from robustscope.data.registry import load_dataset
+
+    datasets = {}
+    for role, template in axis.datasets.items():
+        try:
+            spec = _resolve(template, world, data_root)
+            if spec not in cache:
+                cache[spec] = (
+                    load_dataset(spec, root=ws.renders, progress=progress)
+                    if spec.startswith("synth")
+                    else load_dataset(spec)
+                )
+            datasets[role] = cache[spec]
+        except MissingDataError as err:
+            skipped.append(Skipped(axis.axis, role, template, str(err)))
+    return datasets
+
+
+def run_suite(
+    model: str | Model,
+    suite: str | SuiteSpec,
+    data_root: str | Path | None = None,
+    world: str = "demo",
+    axes: Sequence[str] | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str = "cpu",
+    n_resamples: int = 1000,
+    store: str | Path | Workspace | None = None,
+    progress: bool = True,
+) -> SuiteResult:
+    """Run every axis of ``suite`` for ``model``; store the rows in the ResultStore and return them.
+
+    Args:
+        model: a model spec or :class:`Model`.
+        suite: a built-in suite name (``robustscope list suites``), a YAML path, or a :class:`SuiteSpec`.
+        data_root: where real benchmarks live (``{data:NAME}`` placeholders); missing ones are skipped.
+        world: the synthetic world of ``{world}`` placeholders.
+        axes: run only these axes (default: all of the suite's).
+        n_resamples: bootstrap resamples for every CI (0: no CIs).
+
+    Returns:
+        A :class:`SuiteResult`; an axis whose datasets are all missing yields no rows, and every missing
+        dataset is listed in ``skipped`` with the exact paths that were tried.
+
+    Example:
+        >>> result = run_suite("file:path/to/model", "synthetic-clones-offline", world="tiny")  # doctest: +SKIP
+        >>> result.summary().columns[:3].tolist()  # doctest: +SKIP
+        ['shape_bias', 'context P0', 'context P1']
+    """
+    from robustscope.api import load_model, package_versions
+    from robustscope.engine import PredictionStore, ResultStore, Runner
+
+    started = time.perf_counter()
+    spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
+    ws = store if isinstance(store, Workspace) else workspace(store)
+    model = load_model(model)
+    root = Path(data_root).expanduser() if data_root is not None else None
+    chosen = list(spec.axes) if axes is None else [spec.axis(name) for name in axes]
+    runner = Runner(PredictionStore(ws.predictions), batch_size=batch_size, device=device, progress=progress)
+    ctx = AxisContext(
+        model,
+        runner,
+        suite=spec.name,
+        seed=seed,
+        n_resamples=n_resamples,
+        versions=json.dumps(package_versions(), sort_keys=True),
+    )
+    skipped: list[Skipped] = []
+    cache: dict[str, Dataset] = {}
+    tables = []
+    for axis in chosen:
+        datasets = _load_axis_datasets(axis, world, root, ws, progress, cache, skipped)
+        if not datasets:
+            continue
+        tables.extend(t for t in AXIS_FUNCTIONS[axis.axis](ctx, datasets, axis) if len(t))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if len(table):
+        ResultStore(ws.results_db).write(table)
+    return SuiteResult(spec, table, skipped, time.perf_counter() - started)
+
+
+#: The headline number of each axis in the suite table: (axis, metric, shift, aggregate over datasets).
+HEADLINES: tuple[tuple[str, str, str, str], ...] = (
+    ("shape_bias", "shape_bias", "none", "shape bias"),
+    ("context_bias", "P0", "none", "context P0"),
+    ("context_bias", "P1", "none", "context P1"),
+    ("context_bias", "P2", "none", "context P2"),
+    ("background_bias", "bg_gap", "none", "BG-gap"),
+    ("calibration", "ece20", "none", "ECE (20 bins)"),
+    ("ood", "auroc_entropy", "none", "OOD AUROC (entropy)"),
+    ("corruptions", "mean_corruption_top1", "summary", "corruption top-1"),
+    ("adversarial", "top1", "none", "clean top-1"),
+    ("adversarial", "top1", "fgsm", "FGSM top-1"),
+    ("adversarial", "top1", "pgd", "PGD top-1"),
+)
+
+
+def suite_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """The seed's main table: models (rows) × axes' headline numbers (columns), from result rows.
+
+    Where an axis has several datasets (e.g. several OOD sets), the headline is their mean; ECE is
+    taken on the first calibration dataset (the ID test set). Metrics whose name carries a source in
+    brackets (``mean_corruption_top1[imagenet_c]``) match their base name.
+
+    Example:
+        >>> rows = pd.DataFrame({"model": ["m"], "axis": ["shape_bias"], "metric": ["shape_bias"],
+        ...                      "shift": ["none"], "slice_factor": [""], "dataset": ["d"], "value": [0.25]})
+        >>> suite_summary(rows).to_dict("records")
+        [{'model': 'm', 'shape bias': 0.25}]
+    """
+    if rows.empty:
+        return pd.DataFrame()
+    whole = rows[rows["slice_factor"] == ""]
+    base_metric = whole["metric"].str.replace(r"\[.*\]$", "", regex=True)
+    shift_kind = whole["shift"].str.split(":").str[0]
+    out: dict[str, dict[str, float]] = {}
+    for axis, metric, shift, label in HEADLINES:
+        chosen = whole[(whole["axis"] == axis) & (base_metric == metric) & (shift_kind == shift)]
+        if chosen.empty:
+            continue
+        if axis == "calibration":
+            first = chosen["dataset"].iloc[0]
+            chosen = chosen[chosen["dataset"] == first]
+        for model, values in chosen.groupby("model", sort=False)["value"]:
+            out.setdefault(str(model), {})[label] = float(values.mean())
+    frame = pd.DataFrame.from_dict(out, orient="index")
+    frame.index.name = "model"
+    return frame.reset_index()
