@@ -1,7 +1,8 @@
-"""The report of a whole workspace: result rows from its ResultStore, reliability curves from its predictions.
+"""The report of a whole workspace: result rows from its ResultStore, curves and histograms from its predictions.
 
-No forward pass happens here: reliability diagrams are recomputed from the stored logits that
-each result row names through its ``prediction_key``.
+No forward pass happens here: reliability diagrams and the OOD view's score histograms are
+recomputed from the stored logits that each result row names through its ``prediction_key``
+(an OOD row's key is ``"<id_key>+<ood_key>"``).
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from robustscope.config import Workspace
 from robustscope.errors import RobustscopeError
 from robustscope.metrics.classification import ReliabilityCurve, reliability_curve, softmax
+from robustscope.metrics.ood import ood_score
 from robustscope.report.html import write_report
+from robustscope.report.suite import HEADLINE_OOD_SCORE, ScoreHistogram, score_histogram
 
-__all__ = ["reliability_from_store", "report_from_store"]
+__all__ = ["ood_histograms_from_store", "reliability_from_store", "report_from_store"]
 
 DEFAULT_BINS = 15  # ImageNet-X's choice, and the ``ece`` metric's
 
@@ -61,13 +65,82 @@ def reliability_from_store(
     for run in runs.head(max_curves).itertuples(index=False):
         try:
             predictions = store.load(str(run.prediction_key))
-            n_bins = _n_bins(calibration[calibration.model == run.model])
+            same_run = (calibration.model == run.model) & (calibration.prediction_key == run.prediction_key)
+            n_bins = _n_bins(calibration[same_run])
             curve = reliability_curve(softmax(predictions.logits), predictions.labels, n_bins=n_bins)
         except (RobustscopeError, OSError, ValueError) as err:
             warnings.warn(f"no reliability diagram for {run.model} on {run.dataset}/{run.shift}: {err}", stacklevel=2)
             continue
         curves.append((str(run.model), str(run.dataset), str(run.shift), curve))
     return curves
+
+
+def ood_histograms_from_store(
+    workspace: Workspace,
+    rows: pd.DataFrame,
+    score: str = HEADLINE_OOD_SCORE,
+    bins: int = 40,
+    max_charts: int = 48,
+) -> list[ScoreHistogram]:
+    """Histograms of the ID and OOD scores behind each (model, OOD set) of the suite OOD rows.
+
+    OOD-axis rows (``axis == "ood"``) carry the prediction key ``"<id_key>+<ood_key>"``; both logits are
+    read from the workspace's PredictionStore and scored with :func:`robustscope.metrics.ood.ood_score`
+    (``score``: the seed benchmark's ``entropy`` by default). A pair whose predictions are gone is
+    skipped with a warning. At most ``max_charts`` histograms, in row order.
+
+    Example:
+        >>> from robustscope.config import Workspace
+        >>> ood_histograms_from_store(Workspace(Path("/nonexistent")), pd.DataFrame(columns=["axis"]))
+        []
+        >>> ood_histograms_from_store(Workspace(Path(".robustscope")), rows)  # doctest: +SKIP
+        [ScoreHistogram(model='m', id_dataset='synth:demo:test-id', ood_dataset='synth:demo:ood', ...)]
+    """
+    if rows.empty or not {"axis", "prediction_key"} <= set(rows.columns):
+        return []
+    ood = rows[(rows.axis == "ood") & rows.prediction_key.astype(str).str.contains("+", regex=False)]
+    if ood.empty:
+        return []
+    from robustscope.engine.prediction_store import PredictionStore
+
+    store = PredictionStore(workspace.predictions)
+    cache: dict[str, np.ndarray | Exception] = {}
+
+    def scores(key: str) -> np.ndarray | Exception:
+        """The key's scores, or the error loading it raised (each key is read once)."""
+        if key not in cache:
+            try:
+                cache[key] = ood_score(store.load(key).logits, score)  # type: ignore[arg-type]
+            except (RobustscopeError, OSError, ValueError) as err:
+                cache[key] = err
+        return cache[key]
+
+    histograms = []
+    for run in ood.drop_duplicates(["model", "dataset", "prediction_key"]).head(max_charts).itertuples(index=False):
+        id_key, _, ood_key = str(run.prediction_key).partition("+")
+        id_scores, ood_scores = scores(id_key), scores(ood_key)
+        failed = next((s for s in (id_scores, ood_scores) if isinstance(s, Exception)), None)
+        if failed is not None:
+            warnings.warn(f"no OOD score histogram for {run.model} on {run.dataset}: {failed}", stacklevel=2)
+            continue
+        id_name = _protocol_id_dataset(rows, run)
+        histograms.append(
+            score_histogram(str(run.model), id_name, str(run.dataset), id_scores, ood_scores, score, bins)
+        )
+    return histograms
+
+
+def _protocol_id_dataset(rows: pd.DataFrame, run: object) -> str:
+    """The ID set an OOD row names in its protocol (``id_dataset``), else ``"ID"``."""
+    same = rows[(rows.model == run.model) & (rows.dataset == run.dataset) & (rows.axis == "ood")]
+    for protocol in same.protocol if "protocol" in same.columns else []:
+        try:
+            name = json.loads(protocol).get("id_dataset")
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if name:
+            return str(name)
+    return "ID"
 
 
 def report_from_store(
@@ -96,4 +169,14 @@ def report_from_store(
     if rows.empty:
         which = f" for models {list(models)}" if models else ""
         raise RobustscopeError(f"no results{which} in {db}; run `robustscope run` or `robustscope demo` first")
-    return write_report(rows, Path(out_path), reliability=reliability_from_store(workspace, rows), title=title)
+    suite = rows["suite"].fillna("").astype(str) if "suite" in rows.columns else pd.Series("", index=rows.index)
+    axis = rows["axis"].fillna("").astype(str) if "axis" in rows.columns else pd.Series("", index=rows.index)
+    in_suite = rows[suite != ""]
+    return write_report(
+        rows,
+        Path(out_path),
+        reliability=reliability_from_store(workspace, rows[suite == ""]),
+        title=title,
+        suite_reliability=reliability_from_store(workspace, in_suite[axis[suite != ""] == "calibration"]),
+        score_histograms=ood_histograms_from_store(workspace, in_suite),
+    )

@@ -15,13 +15,16 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from robustscope.metrics.classification import ReliabilityCurve
 from robustscope.metrics.slicing import natural_key
+
+if TYPE_CHECKING:
+    from robustscope.report.suite import ScoreHistogram
 
 __all__ = ["write_report"]
 
@@ -54,6 +57,12 @@ table.results .ci { color: #7b8794; font-size: 11px; }
 table.results td.empty { color: #bcccdc; text-align: center; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
 .chart { min-height: 200px; }
+.chart.wide { max-width: 1100px; }
+nav.toc { font-size: 13px; margin-top: 14px; display: flex; flex-wrap: wrap; gap: 4px 16px; }
+nav.toc a { color: #3b6fb6; text-decoration: none; white-space: nowrap; }
+table.results.stacked td { text-align: center; }
+table.results.stacked .ci { display: block; }
+h2 small, h3 small { color: #7b8794; font-weight: normal; }
 """
 
 
@@ -121,14 +130,18 @@ def _prepare(results: pd.DataFrame) -> pd.DataFrame:
     for column, default in DEFAULTS.items():
         if column not in df.columns:
             df[column] = default
-    for column in (*DEFAULTS, "metric", "slice_factor", "slice_value"):
+    for column in ("suite", "axis"):
+        if column not in df.columns:
+            df[column] = ""
+    for column in (*DEFAULTS, "metric", "slice_factor", "slice_value", "suite", "axis"):
         df[column] = df[column].fillna("").astype(str)
     if "protocol" not in df.columns:
         df["protocol"] = ""
     if "created_at" in df.columns:
-        # The same (model, dataset, shift, metric, slice) computed twice: keep the newest row.
+        # The same (model, dataset, shift, metric, slice, suite, axis) computed twice: keep the newest row.
         df = df.sort_values("created_at", kind="stable")
-    keys = ["model", "dataset", "shift", "metric", "slice_factor", "slice_value"]
+    # Suite and axis are part of a row's identity: two axes may report top-1 on the same clean set.
+    keys = ["model", "dataset", "shift", "metric", "slice_factor", "slice_value", "suite", "axis"]
     return df.drop_duplicates(keys, keep="last").reset_index(drop=True)
 
 
@@ -265,7 +278,8 @@ def _factor_charts(df: pd.DataFrame, figures: _Figures) -> str:
                                 values, group.ci_low.to_numpy(dtype=float), group.ci_high.to_numpy(dtype=float)
                             ),
                             customdata=group.n.to_numpy() if "n" in group else None,
-                            hovertemplate="%{x}: %{y:.3f}" + (" (n=%{customdata})" if "n" in group else "")
+                            hovertemplate="%{x}: %{y:.3f}"
+                            + (" (n=%{customdata})" if "n" in group else "")
                             + "<extra>%{fullData.name}</extra>",
                         )
                     )
@@ -289,9 +303,7 @@ def _factor_charts(df: pd.DataFrame, figures: _Figures) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _reliability_charts(
-    reliability: Sequence[tuple[str, str, str, ReliabilityCurve]], figures: _Figures
-) -> str:
+def _reliability_charts(reliability: Sequence[tuple[str, str, str, ReliabilityCurve]], figures: _Figures) -> str:
     import plotly.graph_objects as go
 
     if not reliability:
@@ -308,7 +320,10 @@ def _reliability_charts(
         fig = go.Figure()
         fig.add_trace(
             go.Bar(
-                x=centers[filled], y=acc[filled], width=widths[filled], name="accuracy",
+                x=centers[filled],
+                y=acc[filled],
+                width=widths[filled],
+                name="accuracy",
                 marker={"color": "#3b6fb6", "line": {"color": "#1f3f6e", "width": 0.5}},
                 customdata=np.stack([conf[filled], count[filled]], axis=1),
                 hovertemplate=(
@@ -319,21 +334,35 @@ def _reliability_charts(
         # The gap bar spans accuracy→confidence: red hatched above the bar when over-confident.
         fig.add_trace(
             go.Bar(
-                x=centers[filled], y=(conf - acc)[filled], base=acc[filled], width=widths[filled], name="gap",
-                marker={"color": "rgba(214, 69, 65, 0.35)", "line": {"color": "#d64541", "width": 1},
-                        "pattern": {"shape": "/"}},
+                x=centers[filled],
+                y=(conf - acc)[filled],
+                base=acc[filled],
+                width=widths[filled],
+                name="gap",
+                marker={
+                    "color": "rgba(214, 69, 65, 0.35)",
+                    "line": {"color": "#d64541", "width": 1},
+                    "pattern": {"shape": "/"},
+                },
                 hoverinfo="skip",
             )
         )
         fig.add_trace(
-            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
-                       line={"color": "#52606d", "dash": "dash", "width": 1})
+            go.Scatter(
+                x=[0, 1],
+                y=[0, 1],
+                mode="lines",
+                name="perfect calibration",
+                line={"color": "#52606d", "dash": "dash", "width": 1},
+            )
         )
         ece = f"ECE {curve.ece:.3f}" if _finite(curve.ece) else "ECE –"
         label = " · ".join(str(p) for p in (model, dataset, shift) if p not in ("", "none"))
         fig.update_layout(
-            title={"text": f"{_esc(label)}<br><sub>{ece}, n={int(count.sum())}, {edges.size - 1} bins</sub>",
-                   "font": {"size": 13}},
+            title={
+                "text": f"{_esc(label)}<br><sub>{ece}, n={int(count.sum())}, {edges.size - 1} bins</sub>",
+                "font": {"size": 13},
+            },
             barmode="overlay",
             template="plotly_white",
             height=360,
@@ -352,11 +381,38 @@ def _reliability_charts(
 # ------------------------------------------------------------------------------------------------
 
 
+def _plain_sections(
+    df: pd.DataFrame, reliability: Sequence[tuple[str, str, str, ReliabilityCurve]], figures: _Figures
+) -> str:
+    """Sections (a)-(c) of :func:`write_report` for rows outside suites."""
+    table = _comparison_table(df)
+    factor_charts = _factor_charts(df, figures)
+    reliability_charts = _reliability_charts(list(reliability), figures)
+    return f"""<section id="comparison">
+<h2>Model comparison</h2>
+<p class="note">Whole-set values; brackets give the bootstrap confidence interval (hover a metric for its
+protocol). Bold marks the best model per column.</p>
+{table}
+</section>
+<section id="factors">
+<h2>Metrics per factor value</h2>
+<p class="note">Error bars are bootstrap confidence intervals within each slice.</p>
+{factor_charts}
+</section>
+<section id="reliability">
+<h2>Reliability diagrams</h2>
+<p class="note">Bars: accuracy per confidence bin; red: gap to the diagonal (above the bar: over-confident).</p>
+{reliability_charts}
+</section>"""
+
+
 def write_report(
     results: pd.DataFrame,
     out_path: Path,
     reliability: Sequence[tuple[str, str, str, ReliabilityCurve]] = (),
     title: str = "robustscope report",
+    suite_reliability: Sequence[tuple[str, str, str, ReliabilityCurve]] = (),
+    score_histograms: Sequence[ScoreHistogram] = (),
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -366,8 +422,14 @@ def write_report(
     brackets and the best value per column in bold; (b) per dataset and factor, top-1 (and
     top-5) accuracy per factor value as grouped bars per model with CI error bars; (c) reliability diagrams
     (Guo et al., ICML 2017) from ``reliability`` = ``(model, dataset, shift, curve)`` tuples, with
-    the gap to the diagonal and the ECE in the title. plotly.js is inlined once, so the file opens
-    offline; the write is atomic (temporary file, then rename).
+    the gap to the diagonal and the ECE in the title. (a)-(c) show rows outside suites (``suite`` empty
+    or absent); they are left out when every row belongs to a suite.
+
+    Rows of robustness suites (non-empty ``suite``) get, per suite, the main table (models × axes'
+    headline numbers) and one section per axis present (:func:`robustscope.report.suite.suite_sections`);
+    the calibration view draws ``suite_reliability`` curves and the OOD view the ``score_histograms``
+    (both read from stored predictions by :func:`robustscope.report.from_store.report_from_store`).
+    plotly.js is inlined once, so the file opens offline; the write is atomic (temporary file, then rename).
 
     Example:
         >>> import tempfile
@@ -378,13 +440,28 @@ def write_report(
         True
     """
     from robustscope import __version__
+    from robustscope.report.suite import suite_sections
 
     df = _prepare(results)
     out_path = Path(out_path)
     figures = _Figures()
-    table = _comparison_table(df)
-    factor_charts = _factor_charts(df, figures)
-    reliability_charts = _reliability_charts(list(reliability), figures)
+    suites, toc = suite_sections(df, figures, list(suite_reliability), list(score_histograms))
+    plain = df[df.suite == ""]
+    plain_sections = ""
+    if len(plain) or not toc:
+        plain_sections = _plain_sections(plain, list(reliability), figures)
+    if toc and plain_sections:
+        toc.extend(
+            [
+                ("comparison", "model comparison"),
+                ("factors", "per factor value"),
+                ("reliability", "reliability diagrams"),
+            ]
+        )
+    nav = ""
+    if toc:
+        links = "".join(f'<a href="#{_esc(anchor)}">{_esc(text)}</a>' for anchor, text in toc)
+        nav = f'<nav class="toc">{links}</nav>'
 
     plotly_js = ""
     if figures.count:
@@ -413,22 +490,9 @@ def write_report(
 <div class="meta">generated {_esc(now)} by robustscope {_esc(__version__)} · {_esc(counts)}</div>
 </header>
 <main>
-<section id="comparison">
-<h2>Model comparison</h2>
-<p class="note">Whole-set values; brackets give the bootstrap confidence interval (hover a metric for its
-protocol). Bold marks the best model per column.</p>
-{table}
-</section>
-<section id="factors">
-<h2>Metrics per factor value</h2>
-<p class="note">Error bars are bootstrap confidence intervals within each slice.</p>
-{factor_charts}
-</section>
-<section id="reliability">
-<h2>Reliability diagrams</h2>
-<p class="note">Bars: accuracy per confidence bin; red: gap to the diagonal (above the bar: over-confident).</p>
-{reliability_charts}
-</section>
+{nav}
+{suites}
+{plain_sections}
 </main>
 </body>
 </html>
