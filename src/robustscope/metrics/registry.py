@@ -221,21 +221,22 @@ METRICS.add(
     ),
     summary="expected calibration error, 20 bins (synthetic-clone benchmark)",
 )
-METRICS.add(
-    "adaptive_ece",
-    lambda: _binned_calibration(
-        "adaptive_ece", adaptive_ece, 15, "15 equal-mass bins over top-1 confidence",
-        "Nixon et al., Measuring Calibration in Deep Learning, CVPR Workshops 2019",
-        "adaptive (equal-mass) ECE, 15 bins"),
-    summary="adaptive (equal-mass) ECE, 15 bins",
-)
-METRICS.add(
-    "classwise_ece",
-    lambda: _binned_calibration(
-        "classwise_ece", classwise_ece, 15, "per class, 15 equal-width bins over that class's probability",
-        "Kull et al., Beyond temperature scaling, NeurIPS 2019", "class-wise ECE, 15 bins"),
-    summary="class-wise ECE, 15 bins",
-)
+_NIXON = "Nixon et al., Measuring Calibration in Deep Learning, CVPR Workshops 2019"
+_KULL = "Kull et al., Beyond temperature scaling, NeurIPS 2019"
+for _bins, _suffix in ((15, ""), (20, "20")):  # 20 bins: the synthetic-clone benchmark's setting
+    METRICS.add(
+        f"adaptive_ece{_suffix}",
+        partial(_binned_calibration, f"adaptive_ece{_suffix}", adaptive_ece, _bins,
+                f"{_bins} equal-mass bins over top-1 confidence", _NIXON, f"adaptive (equal-mass) ECE, {_bins} bins"),
+        summary=f"adaptive (equal-mass) ECE, {_bins} bins",
+    )
+    METRICS.add(
+        f"classwise_ece{_suffix}",
+        partial(_binned_calibration, f"classwise_ece{_suffix}", classwise_ece, _bins,
+                f"per class, {_bins} equal-width bins over that class's probability", _KULL,
+                f"class-wise ECE, {_bins} bins"),
+        summary=f"class-wise ECE, {_bins} bins",
+    )
 METRICS.add("nll", _nll, summary="negative log-likelihood")
 METRICS.add("brier", _brier, summary="multi-class Brier score")
 

@@ -20,7 +20,8 @@ from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
 from robustscope.errors import MissingDataError
 from robustscope.models.base import Model
-from robustscope.suites.axes import AXIS_FUNCTIONS, AxisContext
+from robustscope.suites.axes import AxisContext
+from robustscope.suites.registry import AXIS_FUNCTIONS
 from robustscope.suites.spec import AxisSpec, SuiteSpec, fill_placeholders, load_suite, placeholders
 
 
@@ -146,7 +147,7 @@ def run_suite(
         datasets = _load_axis_datasets(axis, world, root, ws, progress, cache, skipped)
         if not datasets:
             continue
-        tables.extend(t for t in AXIS_FUNCTIONS[axis.axis](ctx, datasets, axis) if len(t))
+        tables.extend(t for t in AXIS_FUNCTIONS.get(axis.axis)(ctx, datasets, axis) if len(t))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(table):
         ResultStore(ws.results_db).write(table)

@@ -30,17 +30,10 @@ import yaml
 
 from robustscope.errors import SpecError, UnknownNameError
 from robustscope.registry import suggest
+from robustscope.suites.registry import AXIS_FUNCTIONS
 
 #: The robustness axes a suite can run, with what each measures.
-AXES: dict[str, str] = {
-    "shape_bias": "shape vs texture decisions on cue-conflict images (Geirhos et al., ICLR 2019)",
-    "context_bias": "accuracy P_k with k uncommon context attributes and its relative drop (FOCUS, ICML 2022)",
-    "background_bias": "accuracy per background variant and BG-gap (ImageNet-9, Xiao et al., ICLR 2021)",
-    "calibration": "ECE, adaptive and class-wise ECE, NLL, Brier (Guo et al., ICML 2017)",
-    "ood": "AUROC, AUPR, FPR@95%TPR of MSP/max-logit/entropy/energy scores, ID positive",
-    "corruptions": "accuracy per ImageNet-C corruption and severity, mean, mCE (Hendrycks & Dietterich, ICLR 2019)",
-    "adversarial": "clean and robust accuracy under FGSM/PGD (Goodfellow et al. 2015; Madry et al. 2018)",
-}
+AXES: dict[str, str] = {entry.key: entry.summary for entry in AXIS_FUNCTIONS.entries()}
 _PLACEHOLDER = re.compile(r"\{(world|data:[A-Za-z0-9_.-]+)\}")
 
 
