@@ -31,6 +31,7 @@ import pandas as pd
 
 from robustscope.metrics.classification import ReliabilityCurve
 from robustscope.metrics.corruption import IMAGENET_C_CORRUPTIONS
+from robustscope.registry import Registry
 from robustscope.report.html import (
     _error_bars,
     _esc,
@@ -52,6 +53,10 @@ AXIS_TITLES: dict[str, str] = {
     "ood": "OOD detection",
     "corruptions": "Common corruptions",
     "adversarial": "Adversarial robustness",
+    "imagenet_x": "ImageNet-X factors",
+    "geography": "Geography and income",
+    "shortcuts": "Multiple shortcuts",
+    "pug": "PUG factors",
 }
 #: ImageNet-9 variants in the order of Xiao et al. (ICLR 2021), Fig. 1; others follow, sorted.
 BACKGROUND_VARIANTS = (
@@ -712,6 +717,14 @@ def _adversarial_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) 
 # ------------------------------------------------------------------------------------------------
 
 
+#: Views of the axes added after the seven synthetic-clones axes: ``(rows, figures, palette) -> html``.
+AXIS_VIEWS: Registry[str] = Registry("report view")
+AXIS_VIEWS.add("imagenet_x", "robustscope.report.views_factors:imagenet_x_view", summary="factor error-ratio bars")
+AXIS_VIEWS.add("geography", "robustscope.report.views_geography:geography_view", summary="accuracy by region/income")
+AXIS_VIEWS.add("shortcuts", "robustscope.report.views_shortcuts:shortcuts_view", summary="UrbanCars group table")
+AXIS_VIEWS.add("pug", "robustscope.report.views_pug:pug_view", summary="PUG factor curves")
+
+
 def suite_sections(
     df: pd.DataFrame,
     figures: _Figures,
@@ -775,6 +788,8 @@ def suite_sections(
                 body = _ood_view(axis_rows, figures, palette, mine)
             elif axis == "adversarial":
                 body = _adversarial_view(axis_rows, figures, palette)
+            elif axis in AXIS_VIEWS:
+                body = AXIS_VIEWS.get(axis)(axis_rows, figures, palette)
             else:
                 body = _rows_table(axis_rows[axis_rows.slice_factor == ""], "dataset", "metric")
             anchor = f"suite-{_slug(suite)}-{_slug(axis)}"

@@ -2,7 +2,8 @@
 
 An axis function takes ``(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpec)`` and
 returns a list of result-row frames (see :mod:`robustscope.suites.axes`). Adding an axis is one
-``AXIS_FUNCTIONS.add`` line here and a module with the function.
+``AXIS_FUNCTIONS.add`` line here and a module with the function; that module may define
+``HEADLINES`` (rows of ``(axis, metric, shift kind, column label)``) for the suite's main table.
 
 Example:
     >>> "shape_bias" in AXIS_FUNCTIONS, AXIS_FUNCTIONS.entry("ood").summary[:5]
@@ -44,5 +45,24 @@ for _name, _target, _summary in (
         "axes:adversarial_axis",
         "clean and robust accuracy under FGSM/PGD (Goodfellow et al. 2015; Madry et al. 2018)",
     ),
+    ("imagenet_x", "factors:imagenet_x_axis",
+     "accuracy, error ratio and ECE per ImageNet-X factor of variation (Idrissi et al., ICLR 2023)"),
+    ("geography", "geography:geography_axis",
+     "accuracy per region, income and country, disparities (Dollar Street, GeoDE; Richards et al. 2023)"),
+    ("shortcuts", "shortcuts:shortcuts_axis",
+     "UrbanCars group accuracies and shortcut gaps, ImageNet-W gaps (Li et al., Whac-A-Mole, CVPR 2023)"),
+    ("pug", "pug:pug_axis", "accuracy per controlled factor value on PUG datasets (Bordes et al., NeurIPS 2023)"),
 ):
     AXIS_FUNCTIONS.add(_name, f"robustscope.suites.{_target}", summary=_summary)
+
+
+def axis_module(axis: str) -> Any:
+    """The module that defines an axis's function (it may also define ``HEADLINES`` for the suite table).
+
+    Example:
+        >>> axis_module("ood").__name__
+        'robustscope.suites.axes'
+    """
+    import importlib
+
+    return importlib.import_module(str(AXIS_FUNCTIONS.entry(axis).target).partition(":")[0])

@@ -170,6 +170,17 @@ HEADLINES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+def _module_headlines(axes: set[str]) -> list[tuple[str, str, str, str]]:
+    """Headlines that axes outside :data:`HEADLINES` declare in their own modules."""
+    from robustscope.suites.registry import AXIS_FUNCTIONS, axis_module
+
+    built_in = {h[0] for h in HEADLINES}
+    extra: list[tuple[str, str, str, str]] = []
+    for axis in sorted(a for a in axes if a and a not in built_in and a in AXIS_FUNCTIONS):
+        extra.extend(getattr(axis_module(axis), "HEADLINES", ()))
+    return extra
+
+
 def suite_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """The seed's main table: models (rows) × axes' headline numbers (columns), from result rows.
 
@@ -189,7 +200,7 @@ def suite_summary(rows: pd.DataFrame) -> pd.DataFrame:
     base_metric = whole["metric"].str.replace(r"\[.*\]$", "", regex=True)
     shift_kind = whole["shift"].str.split(":").str[0]
     out: dict[str, dict[str, float]] = {}
-    for axis, metric, shift, label in HEADLINES:
+    for axis, metric, shift, label in [*HEADLINES, *_module_headlines(set(whole["axis"]))]:
         chosen = whole[(whole["axis"] == axis) & (base_metric == metric) & (shift_kind == shift)]
         if chosen.empty:
             continue
