@@ -132,10 +132,11 @@ def evaluate(
     model = load_model(model)
     dataset = load_dataset(dataset)
     columns = _check_factors(dataset, slice_by)
-    if dataset.metadata.get("ood"):
+    if dataset.metadata.get("ood") or dataset.metadata.get("external_labels"):
         raise ValueError(
-            f"dataset {dataset.name!r} is out-of-distribution data (no labels to score); evaluate it with the "
-            "OOD axis of a suite (robustscope run --suite ...) or robustscope.suites.run_suite"
+            f"dataset {dataset.name!r} is out-of-distribution data or has labels outside any model's label space "
+            "(scored by a suite axis); evaluate it with a suite (robustscope run --suite ...) or "
+            "robustscope.suites.run_suite"
         )
     label_index = model.label_index()
     runner = Runner(

@@ -18,7 +18,7 @@ from robustscope.errors import BadImageError
 MANIFEST_COLUMNS = ("sample_id", "path", "label")
 #: Metadata keys that change how predictions are scored (part of the fingerprint): see
 #: :mod:`robustscope.engine.label_space`.
-SCORING_METADATA = ("label_sets", "set_reduction", "ood")
+SCORING_METADATA = ("label_sets", "set_reduction", "ood", "external_labels")
 
 
 def read_image(path: str | Path) -> Image.Image:
@@ -54,8 +54,10 @@ class Dataset:
         classes: class names; ``manifest.label`` indexes into them.
         metadata: free-form facts about the dataset. Keys the engine reads: ``label_sets`` (class
             name → model labels that count as it) with ``set_reduction`` (``mean_prob``,
-            ``top1_in_set`` or ``subset``; see :mod:`robustscope.metrics.label_space`), and ``ood``
-            (``True`` for out-of-distribution data, whose labels are never scored).
+            ``top1_in_set`` or ``subset``; see :mod:`robustscope.metrics.label_space`), ``ood``
+            (``True`` for out-of-distribution data, whose labels are never scored), and
+            ``external_labels`` (``True`` when an axis scores the labels itself from the full logits,
+            e.g. Dollar Street's per-image ImageNet index sets).
         manifest: one row per sample with ``sample_id`` (unique str), ``path`` (relative to ``root``),
             ``label`` (int) and any number of factor columns (pose, background, region, …).
 
