@@ -120,7 +120,7 @@ def run_suite(
     Example:
         >>> result = run_suite("file:path/to/model", "synthetic-clones-offline", world="tiny")  # doctest: +SKIP
         >>> result.summary().columns[:3].tolist()  # doctest: +SKIP
-        ['shape_bias', 'context P0', 'context P1']
+        ['model', 'shape bias', 'context P0']
     """
     from robustscope.api import load_model, package_versions
     from robustscope.engine import PredictionStore, ResultStore, Runner
