@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
+from robustscope.errors import MissingDataError, SpecError
+from robustscope.shifts.base import UnboundShiftError
 from robustscope.shifts.overlays import (
     BackgroundSwap,
     MissingFontError,
@@ -111,3 +115,66 @@ def test_background_swap_shift_deterministic() -> None:
     solid = BackgroundSwap(masks, "solid", colour=(0.0, 0.0, 1.0))(images.clone(), ids)
     assert (solid[:, 2][~keep[:, 2]] == 1).all() and (solid[:, 0][~keep[:, 0]] == 0).all()
     assert shift.key() != BackgroundSwap(masks, "solid").key()
+
+
+# -- background swap as a spec string, bound to the dataset by the Runner -------------------------------
+def test_background_swap_specs_and_keys() -> None:
+    noise, solid = load_shift("background_swap"), load_shift("background_swap:solid")
+    assert isinstance(noise, BackgroundSwap) and noise.background == "noise" and solid.background == "solid"
+    assert load_shift("background_swap:noise").key() == noise.key()
+    green = load_shift("background_swap:solid:colour=0,1,0")
+    assert green.colour == (0.0, 1.0, 0.0)
+    assert load_shift("background_swap:solid:colour=0,255,0").key() == green.key()  # 0-255 accepted
+    assert noise.key() != solid.key() and solid.key() != green.key() and noise.key() != green.key()
+    for shift in (noise, solid, green):  # specs round-trip
+        assert load_shift(shift.spec()).key() == shift.key()
+    for bad in ("background_swap:plaid", "background_swap:noise:colour=1,0,0", "background_swap:solid:colour=1,2"):
+        with pytest.raises(SpecError):
+            load_shift(bad)
+
+
+def test_unbound_background_swap_raises() -> None:
+    shift = load_shift("background_swap:solid")
+    assert shift.needs_dataset and not shift.is_bound()
+    with pytest.raises(UnboundShiftError, match="bind"):
+        shift(torch.rand(1, 3, 4, 4), ["a"])
+
+
+def test_background_swap_runs_through_runner(tmp_path) -> None:
+    from torch import nn
+
+    from robustscope.data import Dataset
+    from robustscope.data.synthetic import load_synth
+    from robustscope.engine import PredictionStore, Runner
+    from robustscope.models import Model, Preprocessing
+
+    dataset = load_synth("tiny:test-id", root=tmp_path / "renders", workers=1, progress=False)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.LazyLinear(len(dataset.classes)))
+    model = Model.from_module(net, Preprocessing(input_size=32, crop_pct=1.0), labels=dataset.classes).eval()
+    with torch.no_grad():
+        model(torch.rand(1, 3, 32, 32))  # materialise the lazy layer
+    runner = Runner(PredictionStore(tmp_path / "preds"), batch_size=3, progress=False)
+    solid = load_shift("background_swap:solid:colour=0,1,0")
+    result = runner.run(model, dataset, solid)
+    assert result.shards_computed == 1 and result.key == runner.key(model, dataset, solid)
+    assert runner.run(model, dataset, solid).shards_computed == 0  # cached
+    noise = runner.run(model, dataset, load_shift("background_swap:noise"))
+    clean = runner.run(model, dataset)
+    assert len({result.key, noise.key, clean.key}) == 3
+    # The Runner's logits are the model on the images composited with the dataset's own masks.
+    bound = solid.bind(dataset, model.preprocessing)
+    ids = dataset.manifest["sample_id"].tolist()
+    images = torch.stack([model.preprocessing.to_tensor(dataset.load_image(i)) for i in range(len(dataset))])
+    masks = bound.masks(ids)
+    assert "masks" in bound.key() and pickle.loads(pickle.dumps(bound)).key() == bound.key()  # shards can travel
+    assert 0 < float(masks.mean()) < 1  # objects cover part of each image
+    with torch.no_grad():
+        expected = model(bound(images.clone(), ids)).numpy()
+    order = [ids.index(s) for s in result.predictions.sample_ids]
+    np.testing.assert_allclose(result.predictions.logits, expected[order], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(result.predictions.logits, clean.predictions.logits)
+    # A dataset without masks fails with the column named.
+    no_masks = Dataset("no-masks", dataset.root, dataset.classes, dataset.manifest.copy())  # no CSV to read them from
+    with pytest.raises(MissingDataError, match="mask_filename"):
+        runner.run(model, no_masks, solid)

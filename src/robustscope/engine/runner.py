@@ -106,8 +106,9 @@ def label_mapping(model: Model, dataset: Dataset) -> tuple[int, ...]:
 
     Classes no sample uses map to ``-1`` rather than failing, so a subset of a dataset keeps
     working with a model that only knows the classes that remain. Datasets scored through label
-    sets (``metadata["label_sets"]``) or used as out-of-distribution data (``metadata["ood"]``) map
-    unknown classes to ``-1`` without failing.
+    sets (``metadata["label_sets"]``), used as out-of-distribution data (``metadata["ood"]``), or whose
+    labels an axis scores itself (``metadata["external_labels"]``, e.g. per-image ImageNet index sets)
+    map unknown classes to ``-1`` without failing.
 
     Example:
         >>> import pandas as pd
@@ -119,7 +120,7 @@ def label_mapping(model: Model, dataset: Dataset) -> tuple[int, ...]:
         (1, 0)
     """
     index = model.label_index()
-    if dataset.metadata.get("label_sets") or dataset.metadata.get("ood"):
+    if any(dataset.metadata.get(k) for k in ("label_sets", "ood", "external_labels")):
         # Scored through label sets at metric time (see engine.label_space), or not at all (OOD):
         # the store keeps the model's full logits and -1 for classes outside its label space.
         return tuple(index.get(name, -1) for name in dataset.classes)
@@ -380,6 +381,11 @@ def _describe(model: Model, fingerprint: str) -> dict[str, Any]:
     }
 
 
+def _bound(shift: Shift, model: Model, dataset: Dataset) -> Shift:
+    """``shift`` bound to ``dataset`` (seen through the model's preprocessing) when it ``needs_dataset``."""
+    return shift.bind(dataset, model.preprocessing) if shift.needs_dataset else shift
+
+
 # -- the runner ---------------------------------------------------------------------------------------
 class Runner:
     """Batched, resumable, cached inference of a model on a (shifted) dataset.
@@ -426,7 +432,7 @@ class Runner:
 
     def key(self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0) -> str:
         """The prediction key this runner would use (no forward pass, nothing written)."""
-        return prediction_key(model, dataset, shift or Identity(), seed)
+        return prediction_key(model, dataset, _bound(shift or Identity(), model, dataset), seed)
 
     def plan(self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0) -> list[ShardTask]:
         """The shards still missing for (model, dataset, shift, seed), as tasks.
@@ -446,6 +452,7 @@ class Runner:
         dataset_fp: str | None = None,
     ) -> tuple[str, dict[str, Any], list[ShardTask]]:
         label_map = label_mapping(model, dataset)
+        shift = _bound(shift, model, dataset)  # shifts that read the dataset (masks…) get it here
         model_fp, dataset_fp = model_fp or model.fingerprint(), dataset_fp or dataset.fingerprint()
         key = prediction_key(model, dataset, shift, seed, model_fingerprint=model_fp, dataset_fingerprint=dataset_fp)
         meta = self._ensure_meta(key, model, dataset, shift, seed, model_fp, dataset_fp)

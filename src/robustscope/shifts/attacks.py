@@ -1,28 +1,34 @@
-"""White-box adversarial attacks as shifts: FGSM (Goodfellow et al., 2015) and PGD (Madry et al., 2018).
+"""Adversarial attacks as shifts: FGSM (Goodfellow et al. 2015), PGD (Madry et al. 2018), AutoAttack (Croce & Hein).
 
 Attacks act in [0,1] pixel space (the :class:`~robustscope.models.Model` normalises inside) and
 maximise the cross-entropy of the model's logits w.r.t. the true labels. They set
 ``Shift.needs_model``, so the Runner calls ``apply(images, sample_ids, seed, model=..., labels=...)``
 with gradients enabled. As Runner shifts: ``fgsm:eps=1/255``, ``pgd:linf:eps=1/255:steps=20:alpha=2/255``,
-``pgd:l2:eps=0.5:steps=10``.
+``pgd:l2:eps=0.5:steps=10``, ``autoattack:linf:eps=4/255`` (needs ``pip install 'robustscope[autoattack]'``).
 
 References:
     Goodfellow, Shlens, Szegedy. "Explaining and Harnessing Adversarial Examples." ICLR 2015.
     Madry, Makelov, Schmidt, Tsipras, Vladu. "Towards Deep Learning Models Resistant to Adversarial
     Attacks." ICLR 2018.
+    Croce, Hein. "Reliable Evaluation of Adversarial Robustness with an Ensemble of Diverse
+    Parameter-free Attacks." ICML 2020 (AutoAttack).
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 from fractions import Fraction
+from types import ModuleType
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustscope.errors import RobustscopeError, SpecError
 from robustscope.shifts.base import Shift, sample_seed
 
 NORMS = ("linf", "l2")
@@ -288,6 +294,198 @@ class PGD(Attack):
         return adv
 
 
+# -- AutoAttack (optional: the pyautoattack package) ---------------------------------------------------
+AUTOATTACK_PACKAGE = "pyautoattack"
+AUTOATTACK_INSTALL = "pip install 'robustscope[autoattack]'"
+#: The attacks of the AutoAttack ensemble, by the reference implementation's names.
+AUTOATTACK_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
+AUTOATTACK_VERSIONS = ("standard", "plus")
+
+
+class MissingDependencyError(RobustscopeError, ImportError):
+    """An optional dependency is not installed; the message names the extra that provides it."""
+
+
+def load_autoattack() -> ModuleType:
+    """Import the AutoAttack reference implementation (``pyautoattack``), or explain how to install it.
+
+    Example:
+        >>> load_autoattack().AutoAttack.__name__  # doctest: +SKIP
+        'AutoAttack'
+    """
+    try:
+        return importlib.import_module(AUTOATTACK_PACKAGE)
+    except ImportError:
+        raise MissingDependencyError(
+            f"the autoattack shift needs the AutoAttack reference implementation (Croce & Hein, ICML 2020), "
+            f"package {AUTOATTACK_PACKAGE!r}, which is not installed: {AUTOATTACK_INSTALL}"
+        ) from None
+
+
+class AutoAttack(Attack):
+    """AutoAttack (Croce & Hein, ICML 2020): an ensemble of parameter-free attacks, as a shift.
+
+    Runs the authors' implementation (fra31/auto-attack, as packaged on PyPI under the name
+    ``pyautoattack``; ``pip install 'robustscope[autoattack]'``; imported only when the attack runs). The
+    ``standard`` version runs APGD-CE, APGD-T (targeted DLR loss, 9 target classes), FAB-T and
+    Square (5,000 queries), each only on the points the previous ones did not break, and returns
+    the first adversarial example found (the clean image where none is). ``plus`` adds restarts
+    and the untargeted APGD-DLR and FAB. A custom ``attacks`` list runs a subset with the standard
+    version's settings, e.g. ``("apgd-ce", "apgd-t")``, the usual cheaper variant. Target classes
+    are capped at ``num_classes - 1`` for models with fewer than 10 classes.
+
+    Determinism: with ``per_sample=True`` (default) each image is attacked on its own with a seed
+    from ``sample_seed(sample_id, "autoattack", norm, eps, seed)``, so the result depends only on
+    (image, label, sample id, parameters, seed), never on the batch, at the cost of batch-1
+    forward passes. ``per_sample=False`` attacks whole batches with one seed: faster on a GPU, but
+    the random starts then depend on which images share a batch. The library seeds torch's global
+    generator; that state is restored afterwards.
+
+    Args:
+        norm: ``"linf"`` or ``"l2"``.
+        eps: budget in [0,1] pixel units.
+        version: ``"standard"`` or ``"plus"`` (ignored when ``attacks`` is given).
+        attacks: a subset of :data:`AUTOATTACK_ATTACKS` to run, in order (``version`` becomes ``custom``).
+        per_sample: attack image by image (batch-independent) or batch by batch.
+
+    Shapes: ``images [B,3,H,W]`` in [0,1], ``labels [B]`` → ``[B,3,H,W]``.
+
+    Example:
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)).eval()
+        >>> x, y = torch.rand(2, 3, 8, 8), torch.tensor([0, 1])
+        >>> attack = AutoAttack("linf", eps=4 / 255, attacks=("apgd-ce",))
+        >>> attack.spec()
+        'autoattack:attacks=apgd-ce,eps=4/255,norm=linf,per_sample=True,version=custom'
+        >>> adv = attack(x, ["a", "b"], seed=0, model=net, labels=y)  # doctest: +SKIP
+        >>> bool((adv - x).abs().max() <= 4 / 255 + 1e-6)  # doctest: +SKIP
+        True
+    """
+
+    name = "autoattack"
+    version = "1"
+
+    def __init__(
+        self,
+        norm: str = "linf",
+        eps: float = 8 / 255,
+        version: str = "standard",
+        attacks: Sequence[str] | None = None,
+        per_sample: bool = True,
+    ):
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        if attacks is not None:
+            attacks = tuple(attacks)
+            unknown = [a for a in attacks if a not in AUTOATTACK_ATTACKS]
+            if unknown or not attacks or len(set(attacks)) != len(attacks):
+                raise ValueError(f"attacks must be distinct names from {AUTOATTACK_ATTACKS}, got {attacks}")
+            version = "custom"
+        elif version not in AUTOATTACK_VERSIONS:
+            raise ValueError(f"version must be one of {AUTOATTACK_VERSIONS} (or pass attacks=...), got {version!r}")
+        self.norm = norm
+        self.eps = float(eps)
+        self.aa_version = version
+        self.attacks = attacks
+        self.per_sample = bool(per_sample)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "norm": self.norm,
+            "eps": _show(self.eps),
+            "version": self.aa_version,
+            **({"attacks": "+".join(self.attacks)} if self.attacks else {}),
+            "per_sample": self.per_sample,
+        }
+
+    def key(self) -> dict[str, Any]:
+        # Another release of the reference implementation may find other adversarial examples.
+        from importlib.metadata import version
+
+        load_autoattack()  # fail at planning time, before any forward pass, when it is missing
+        return {**super().key(), "library": f"{AUTOATTACK_PACKAGE} {version(AUTOATTACK_PACKAGE)}"}
+
+    @classmethod
+    def from_spec(cls, argument: str) -> AutoAttack:
+        """``linf:eps=4/255`` (also ``version=plus``, ``attacks=apgd-ce+apgd-t``, ``per_sample=false``)."""
+        args = _parse(argument, positional=("norm",))
+        unknown = set(args) - {"norm", "eps", "version", "attacks", "per_sample"}
+        if unknown:
+            raise SpecError(f"autoattack: unknown parameter(s) {sorted(unknown)} in {argument!r}")
+        per_sample = args.get("per_sample", "true").lower()
+        if per_sample not in ("true", "false", "1", "0"):
+            raise SpecError(f"autoattack: per_sample must be true/false, got {per_sample!r}")
+        version = args.get("version", "standard").lower()
+        attacks = tuple(a for a in args["attacks"].split("+") if a) if "attacks" in args else None
+        try:
+            return cls(
+                norm=args.get("norm", "linf").lower(),
+                eps=_number(args.get("eps", "8/255")),
+                version="standard" if version == "custom" and attacks else version,
+                attacks=attacks,
+                per_sample=per_sample in ("true", "1"),
+            )
+        except ValueError as err:
+            raise SpecError(f"autoattack: {err}") from None
+
+    def _reference(self, model: nn.Module, num_classes: int, seed: int, device: torch.device) -> Any:
+        """A configured ``pyautoattack.AutoAttack`` for ``model``."""
+        library = load_autoattack()
+        plus = self.aa_version == "plus"
+        runner = library.AutoAttack(
+            model,
+            norm={"linf": "Linf", "l2": "L2"}[self.norm],
+            eps=self.eps,
+            version="plus" if plus else "standard",
+            seed=seed,
+            device=device,
+        )
+        if self.attacks is not None:  # a subset, with the standard version's settings
+            runner.attacks_to_run = list(self.attacks)
+        targets = max(1, min(9, num_classes - 1))
+        runner.apgd_targeted.n_target_classes = min(runner.apgd_targeted.n_target_classes, targets)
+        runner.fab.n_target_classes = min(runner.fab.n_target_classes, targets)
+        return runner
+
+    def perturb(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sample_ids: Sequence[str], seed: int
+    ) -> torch.Tensor:
+        if self.eps == 0:
+            return images.clone()
+        with torch.no_grad():
+            num_classes = int(model(images[:1]).shape[1])
+        needs_dlr = {"apgd-dlr", "apgd-t"} & set(self.attacks or AUTOATTACK_ATTACKS)
+        if needs_dlr and num_classes < 4:
+            raise ValueError(
+                f"AutoAttack's DLR-loss attacks ({', '.join(sorted(needs_dlr))}) need at least 4 classes, the model "
+                f"has {num_classes}: pass attacks=apgd-ce+fab+square (or a subset)"
+            )
+        if self.per_sample:
+            chunks = [
+                (slice(i, i + 1), sample_seed(str(sid), "autoattack", self.norm, self.eps, seed) % 2**31)
+                for i, sid in enumerate(sample_ids)
+            ]
+        else:
+            chunks = [(slice(0, len(images)), sample_seed("batch", "autoattack", self.norm, self.eps, seed) % 2**31)]
+        devices = [images.device] if images.device.type == "cuda" else []
+        out = []
+        quiet = logging.getLogger("auto-attack")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # its per-run checks warn on toy models; the report says what ran
+        try:
+            for index, chunk_seed in chunks:
+                with torch.random.fork_rng(devices=devices):  # it seeds torch's global generator
+                    runner = self._reference(model, num_classes, chunk_seed, images.device)
+                    adv, _ = runner.run_standard_evaluation(images[index], labels[index], batch_size=len(images))
+                out.append(adv.to(images.dtype))
+        finally:
+            quiet.setLevel(level)
+        return torch.cat(out).clamp(0.0, 1.0)
+
+
 def fgsm_shift(argument: str = "") -> FGSM:
     """Shift factory for ``fgsm:eps=1/255``.
 
@@ -308,4 +506,27 @@ def pgd_shift(argument: str = "") -> PGD:
     return PGD.from_spec(argument)
 
 
-__all__ = ["FGSM", "NORMS", "PGD", "Attack", "fgsm_shift", "input_gradient", "pgd_shift"]
+def autoattack_shift(argument: str = "") -> AutoAttack:
+    """Shift factory for ``autoattack:linf:eps=4/255`` (also ``autoattack:l2:eps=0.5``, ``...:attacks=apgd-ce+apgd-t``).
+
+    Example:
+        >>> autoattack_shift("linf:eps=4/255").spec()
+        'autoattack:eps=4/255,norm=linf,per_sample=True,version=standard'
+    """
+    return AutoAttack.from_spec(argument)
+
+
+__all__ = [
+    "AUTOATTACK_ATTACKS",
+    "FGSM",
+    "NORMS",
+    "PGD",
+    "Attack",
+    "AutoAttack",
+    "MissingDependencyError",
+    "autoattack_shift",
+    "fgsm_shift",
+    "input_gradient",
+    "load_autoattack",
+    "pgd_shift",
+]

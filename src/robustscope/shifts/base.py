@@ -5,9 +5,19 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+
+from robustscope.errors import RobustscopeError
+
+if TYPE_CHECKING:
+    from robustscope.data.base import Dataset
+    from robustscope.models.preprocessing import Preprocessing
+
+
+class UnboundShiftError(RobustscopeError, RuntimeError):
+    """A shift that reads per-sample data from its dataset (``needs_dataset``) was applied before :meth:`Shift.bind`."""
 
 
 class Shift(ABC):
@@ -38,6 +48,22 @@ class Shift(ABC):
     #: Attacks set this: :meth:`apply` then also takes ``model=`` (eval mode) and ``labels=`` (true
     #: logit indices ``[B]``), and the Runner calls it outside inference mode so gradients flow.
     needs_model: ClassVar[bool] = False
+    #: Shifts that read per-sample data from the dataset (object masks, …) set this and implement
+    #: :meth:`bind` and :meth:`is_bound`; the Runner binds them to the dataset it runs on.
+    needs_dataset: ClassVar[bool] = False
+
+    def bind(self, dataset: Dataset, preprocessing: Preprocessing) -> Shift:
+        """A copy of this shift bound to ``dataset``, whose images reach it through ``preprocessing``.
+
+        Shifts without ``needs_dataset`` return themselves. The bound copy has the same
+        :meth:`params` and :meth:`spec`; the dataset's fingerprint is part of every prediction key,
+        and a bound shift may add more of what it reads to :meth:`key`.
+        """
+        return self
+
+    def is_bound(self) -> bool:
+        """Whether the shift can be applied: always, unless it ``needs_dataset`` and is not bound yet."""
+        return not self.needs_dataset
 
     def params(self) -> dict[str, Any]:
         """The parameters that determine the output (part of the cache key)."""
@@ -58,6 +84,11 @@ class Shift(ABC):
     ) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"shift {self.name} expects [B,3,H,W] images, got {tuple(images.shape)}")
+        if self.needs_dataset and not self.is_bound():
+            raise UnboundShiftError(
+                f"shift {self.spec()!r} reads per-sample data from its dataset: bind it first with "
+                "shift.bind(dataset, model.preprocessing) (Runner.run and Runner.plan do this for you)"
+            )
         if self.needs_model:
             if model is None or labels is None:
                 raise ValueError(f"shift {self.name} is an attack: call it with model=... and labels=...")

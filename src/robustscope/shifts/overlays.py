@@ -7,18 +7,20 @@ References:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from robustscope.shifts.base import Shift, sample_seed
+from robustscope.errors import BadImageError, MissingDataError, SpecError
+from robustscope.shifts.base import Shift, UnboundShiftError, sample_seed
 
 WATERMARK_TEXT = "捷径捷径捷径"
 #: Font sizes of the reference implementation (``imagenet_w.AddWatermark``) for its known image
@@ -197,45 +199,104 @@ def swap_background(images: torch.Tensor, masks: torch.Tensor, backgrounds: torc
     return masks * images + (1 - masks) * backgrounds.to(images.device, images.dtype)
 
 
+def _mask_paths(dataset: Any, column: str) -> dict[str, str]:
+    """sample id → mask path (relative to ``dataset.root``) for every sample of ``dataset``."""
+    ids = dataset.manifest["sample_id"].astype(str)
+    if column in dataset.manifest.columns:
+        return dict(zip(ids, dataset.manifest[column].astype(str), strict=True))
+    source = dataset.metadata.get("manifest")
+    if source and Path(source).is_file():
+        import pandas as pd
+
+        frame = pd.read_csv(source, keep_default_na=False)
+        if column in frame.columns:
+            # load_manifest's sample ids: the CSV's sample_id column, else its file column
+            key = (
+                "sample_id"
+                if "sample_id" in frame.columns
+                else next((c for c in ("path", "filename", "file_name", "file", "image") if c in frame.columns), None)
+            )
+            if key is not None:
+                table = dict(zip(frame[key].astype(str), frame[column].astype(str), strict=True))
+                missing = [sid for sid in ids if sid not in table]
+                if not missing:
+                    return {sid: table[sid] for sid in ids}
+    raise MissingDataError(
+        f"dataset {dataset.name!r} has no {column!r} column (in its manifest or its CSV): background swap "
+        "needs per-sample object masks (the synthetic world writes them: synth:WORLD:SPLIT)"
+    )
+
+
 class DatasetMasks:
-    """Loads the synthetic world's object masks (``mask_filename`` column) resized like the images.
+    """Loads a dataset's object masks (a ``mask_filename`` column) resized like the images.
 
     The mask goes through the model's own :class:`~robustscope.models.Preprocessing` (resize and
-    crop), so it lines up with the ``[B,3,S,S]`` batch the Runner passes to shifts.
+    crop), so it lines up with the ``[B,3,S,S]`` batch the Runner passes to shifts. The column is
+    read from the dataset's manifest or, when the loader kept it out of the factors (as
+    ``load_manifest`` does for the synthetic world's ``labels.csv``), from the CSV the dataset was
+    loaded from (``dataset.metadata["manifest"]``); paths are relative to ``dataset.root``.
 
     Example:
-        >>> # masks = DatasetMasks(dataset, model.preprocessing)
-        >>> # masks(["sample_000001"]).shape   # [B,S,S] in [0,1]
+        >>> import pandas as pd, tempfile, pathlib
+        >>> from PIL import Image
+        >>> from robustscope.data import Dataset
+        >>> from robustscope.models import Preprocessing
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> Image.new("L", (8, 8), 255).save(root / "m.png")
+        >>> data = Dataset("toy", root, ["a"], pd.DataFrame(
+        ...     {"sample_id": ["s"], "path": ["x.png"], "label": [0], "mask_filename": ["m.png"]}))
+        >>> DatasetMasks(data, Preprocessing(input_size=4, crop_pct=1.0))(["s"]).shape
+        torch.Size([1, 4, 4])
     """
 
     def __init__(self, dataset: Any, preprocessing: Any, column: str = "mask_filename"):
-        if column not in dataset.manifest.columns:
-            raise ValueError(f"dataset {dataset.name!r} has no {column!r} column: background swap needs masks")
         self.root = Path(dataset.root)
-        ids, files = dataset.manifest["sample_id"].astype(str), dataset.manifest[column].astype(str)
-        self.paths = dict(zip(ids, files, strict=True))
+        self.paths = _mask_paths(dataset, column)
         self.preprocessing = preprocessing
+
+    def digest(self) -> str:
+        """A short hash of the mask files' names and sizes (like the dataset fingerprint for images)."""
+        digest = hashlib.sha256()
+        for sid, relative in self.paths.items():
+            path = self.root / relative
+            digest.update(f"{sid}\x1f{relative}\x1f{path.stat().st_size if path.exists() else -1}\x1e".encode())
+        return digest.hexdigest()[:16]
 
     def __call__(self, sample_ids: Sequence[str]) -> torch.Tensor:
         from PIL import Image
 
         out = []
         for sid in sample_ids:
-            with Image.open(self.root / self.paths[str(sid)]) as mask:
-                out.append(self.preprocessing.to_tensor(mask.convert("L").convert("RGB"))[0])
+            path = self.root / self.paths[str(sid)]
+            try:
+                with Image.open(path) as mask:
+                    out.append(self.preprocessing.to_tensor(mask.convert("L").convert("RGB"))[0])
+            except (OSError, ValueError) as err:
+                raise BadImageError(str(path), f"object mask of sample {sid!r}: {type(err).__name__}: {err}") from None
         return torch.stack(out)
 
 
 class BackgroundSwap(Shift):
     """Replace each image's background using its object mask: a solid colour or a seeded noise field.
 
+    Background-swap evaluations (ImageNet-9's ``mixed_rand``/``only_fg``, Xiao et al., ICLR 2021;
+    UrbanCars' background factor, Li et al., CVPR 2023) ask whether a prediction survives losing
+    the original background. The masks come from the dataset (``needs_dataset``): the Runner calls
+    :meth:`bind` with the dataset and the model's preprocessing, giving a copy that reads them
+    with :class:`DatasetMasks`; applying an unbound swap raises
+    :class:`~robustscope.shifts.base.UnboundShiftError`. As a Runner shift: ``background_swap``
+    (noise), ``background_swap:solid``, ``background_swap:solid:colour=0,0.5,1``.
+
     Args:
-        masks: ``sample_ids -> [B,H,W]`` object coverage in [0,1], at the batch's size
-            (e.g. :class:`DatasetMasks`). The masks come from the dataset, whose fingerprint is part
-            of every prediction key, so they are not part of :meth:`params`.
+        masks: ``sample_ids -> [B,H,W]`` object coverage in [0,1] at the batch's size, or ``None``
+            (unbound: :meth:`bind` supplies the dataset's masks).
         background: ``"noise"`` (uniform noise, per sample from ``sample_seed(id, "background_swap", seed)``)
             or ``"solid"``.
         colour: the solid colour, [0,1] RGB.
+
+    The prediction key holds :meth:`params` (noise vs solid, colour), the dataset's fingerprint
+    and, once bound, a digest of the mask files' names and sizes (``load_manifest`` keeps the mask
+    column out of the manifest, so the dataset fingerprint alone does not cover the masks).
 
     Shapes: ``[B,3,H,W]`` in [0,1] → ``[B,3,H,W]``.
 
@@ -244,25 +305,53 @@ class BackgroundSwap(Shift):
         >>> masks = lambda ids: torch.zeros(len(ids), 2, 2)  # no object: all background
         >>> BackgroundSwap(masks, "solid", colour=(0.0, 1.0, 0.0))(torch.rand(1, 3, 2, 2), ["a"])[0, 1].tolist()
         [[1.0, 1.0], [1.0, 1.0]]
+        >>> BackgroundSwap(background="solid").spec()
+        'background_swap:solid:colour=0.5,0.5,0.5'
     """
 
     name = "background_swap"
     version = "1"
+    needs_dataset: ClassVar[bool] = True
 
     def __init__(
         self,
-        masks: Callable[[Sequence[str]], torch.Tensor],
+        masks: Callable[[Sequence[str]], torch.Tensor] | None = None,
         background: str = "noise",
         colour: tuple[float, float, float] = (0.5, 0.5, 0.5),
     ):
         if background not in ("noise", "solid"):
             raise ValueError(f"background must be 'noise' or 'solid', got {background!r}")
+        if len(colour) != 3 or not all(0.0 <= float(c) <= 1.0 for c in colour):
+            raise ValueError(f"colour must be 3 values in [0, 1], got {colour!r}")
         self.masks = masks
         self.background = background
         self.colour = tuple(float(c) for c in colour)
 
     def params(self) -> dict[str, Any]:
         return {"background": self.background, **({"colour": list(self.colour)} if self.background == "solid" else {})}
+
+    def spec(self) -> str:
+        if self.background == "noise":
+            return f"{self.name}:noise"
+        return f"{self.name}:solid:colour=" + ",".join(f"{c:g}" for c in self.colour)
+
+    def key(self) -> dict[str, Any]:
+        key = super().key()
+        digest = getattr(self.masks, "digest", None)
+        if callable(digest):
+            key["masks"] = digest()
+        return key
+
+    def is_bound(self) -> bool:
+        return self.masks is not None
+
+    def bind(self, dataset: Any, preprocessing: Any) -> BackgroundSwap:
+        """A copy reading ``dataset``'s masks (``mask_filename`` column) through ``preprocessing``.
+
+        Example:
+            >>> # bound = BackgroundSwap(background="solid").bind(dataset, model.preprocessing)
+        """
+        return type(self)(DatasetMasks(dataset, preprocessing), self.background, self.colour)
 
     def backgrounds(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
         """The replacement backgrounds ``[B,3,H,W]``, deterministic per sample."""
@@ -276,8 +365,59 @@ class BackgroundSwap(Shift):
         return torch.stack(fields).to(images.device, images.dtype)
 
     def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
+        if self.masks is None:
+            raise UnboundShiftError(
+                f"shift {self.spec()!r} is not bound to a dataset: call bind(dataset, preprocessing)"
+            )
         masks = self.masks(sample_ids)
         return swap_background(images, masks, self.backgrounds(images, sample_ids, seed))
+
+
+def _colour(text: str) -> tuple[float, float, float]:
+    """``"0,0.5,1"`` ([0,1]) or ``"0,128,255"`` (0-255, when any value exceeds 1) → RGB in [0,1]."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3 or any(v < 0 for v in values):
+        raise SpecError(
+            f"background_swap: colour must be R,G,B (e.g. colour=0.5,0.5,0.5 or colour=0,128,255), got {text!r}"
+        )
+    if any(v > 1 for v in values):
+        if any(v > 255 for v in values):
+            raise SpecError(f"background_swap: colour values must be in [0,1] or 0-255, got {text!r}")
+        values = [v / 255 for v in values]
+    return (values[0], values[1], values[2])
+
+
+def background_swap_shift(argument: str = "") -> BackgroundSwap:
+    """Shift factory for ``background_swap[:noise|solid[:colour=R,G,B]]`` (colour in [0,1], or 0-255).
+
+    Example:
+        >>> background_swap_shift().spec()
+        'background_swap:noise'
+        >>> background_swap_shift("solid:colour=0,128,255").colour
+        (0.0, 0.5019607843137255, 1.0)
+    """
+    background, colour = "noise", None
+    tokens = [t.strip() for t in argument.split(":") if t.strip()]
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        key = key.strip()
+        if not sep and key in ("noise", "solid"):
+            background = key
+        elif sep and key in ("background", "bg") and value.strip() in ("noise", "solid"):
+            background = value.strip()
+        elif sep and key in ("colour", "color"):
+            colour = _colour(value.strip())
+        else:
+            raise SpecError(
+                f"background_swap: unexpected {token!r} in {argument!r}; "
+                "use background_swap, background_swap:noise, background_swap:solid[:colour=R,G,B]"
+            )
+    if colour is not None and background != "solid":
+        raise SpecError(f"background_swap: colour= goes with solid backgrounds, got {argument!r}")
+    return BackgroundSwap(None, background, colour if colour is not None else (0.5, 0.5, 0.5))
 
 
 __all__ = [
@@ -287,6 +427,7 @@ __all__ = [
     "DatasetMasks",
     "MissingFontError",
     "Watermark",
+    "background_swap_shift",
     "find_cjk_font",
     "swap_background",
     "watermark_font_size",

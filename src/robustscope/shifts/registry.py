@@ -1,4 +1,4 @@
-"""Shift specs (``none``, and later ``corruption:NAME:SEVERITY``, ``pgd:EPS``…) resolved by name."""
+"""Shift specs (``none``, ``corruption:NAME:SEVERITY``, ``pgd:linf:eps=1/255``, ``background_swap:solid``…) by name."""
 
 from __future__ import annotations
 
@@ -26,10 +26,22 @@ SHIFTS.add(
     example="pgd:linf:eps=1/255:steps=20:alpha=2/255",
 )
 SHIFTS.add(
+    "autoattack",
+    "robustscope.shifts.attacks:autoattack_shift",
+    summary="AutoAttack (Croce & Hein 2020), linf or l2; needs the optional autoattack extra (pyautoattack)",
+    example="autoattack:linf:eps=4/255",
+)
+SHIFTS.add(
     "watermark",
     "robustscope.shifts.overlays:watermark_shift",
     summary="the ImageNet-W watermark overlay (Li et al. 2023); needs a CJK font (pip install imagenet-w)",
     example="watermark",
+)
+SHIFTS.add(
+    "background_swap",
+    "robustscope.shifts.overlays:background_swap_shift",
+    summary="replace the background outside each object's mask with noise or a solid colour (needs dataset masks)",
+    example="background_swap:solid:colour=0.5,0.5,0.5",
 )
 
 
