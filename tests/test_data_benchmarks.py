@@ -404,7 +404,7 @@ def test_benchmark_status_reports_missing_without_raising(tmp_path: Path) -> Non
     assert status[0] == ("sun", tmp_path / "ood" / "SUN", f"found at {tmp_path / 'ood' / 'SUN'}")
     assert status[1][1] is None and str(tmp_path / "Places") in status[1][2]
     assert str(tmp_path / "ImageNet-3DCC") in status[2][2]
-    assert set(BENCHMARK_FOLDERS) == {
+    assert set(BENCHMARK_FOLDERS) >= {
         "imagenet-val", "imagenet-v2", "imagenet-sketch", "imagenet-r", "imagenet-a", "cue-conflict", "imagenet-9",
         "focus", "imagenet-c", "imagenet-3dcc", "inaturalist", "sun", "places", "textures",
     }  # fmt: skip

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from robustscope.api import evaluate, load_dataset, load_model
+    from robustscope.api import compare, evaluate, load_dataset, load_model
     from robustscope.data.base import Dataset
     from robustscope.models.base import Model
     from robustscope.models.preprocessing import Preprocessing
@@ -27,9 +27,10 @@ _LAZY = {
     "load_model": "robustscope.api",
     "load_dataset": "robustscope.api",
     "evaluate": "robustscope.api",
+    "compare": "robustscope.api",
 }
 
-__all__ = ["Dataset", "Model", "Preprocessing", "__version__", "evaluate", "load_dataset", "load_model"]
+__all__ = ["Dataset", "Model", "Preprocessing", "__version__", "compare", "evaluate", "load_dataset", "load_model"]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -15,6 +16,9 @@ from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
 from robustscope.models.base import Model
 from robustscope.shifts.base import Shift
+
+if TYPE_CHECKING:
+    from robustscope.engine import Predictions, Runner, RunResult
 
 #: Metrics computed when none are named.
 DEFAULT_METRICS = ("top1", "top5", "ece", "nll", "brier")
@@ -80,6 +84,24 @@ def _check_factors(dataset: Dataset, slice_by: str | Sequence[str] | None) -> st
     return columns
 
 
+def _run_in_dataset_space(
+    runner: Runner,
+    model: Model,
+    dataset: Dataset,
+    shift: Shift,
+    seed: int,
+    model_fingerprint: str | None = None,
+    dataset_fingerprint: str | None = None,
+) -> tuple[RunResult, Predictions]:
+    """Run (or reuse) ``model`` on ``dataset`` under ``shift``; the predictions mapped to the dataset's classes."""
+    from robustscope.engine.label_space import to_dataset_space
+
+    result = runner.run(
+        model, dataset, shift, seed=seed, model_fingerprint=model_fingerprint, dataset_fingerprint=dataset_fingerprint
+    )
+    return result, to_dataset_space(result.predictions, dataset, model.labels, model.label_index())
+
+
 def evaluate(
     model: str | Model,
     dataset: str | Dataset,
@@ -121,7 +143,6 @@ def evaluate(
         >>> table.query("metric == 'top1' and slice_factor == ''")[["shift", "value"]]  # doctest: +SKIP
     """
     from robustscope.engine import PredictionStore, ResultStore, Runner
-    from robustscope.engine.label_space import to_dataset_space
     from robustscope.metrics.registry import compute_metrics, get_metric
     from robustscope.metrics.slicing import slicing_frame
     from robustscope.shifts.registry import load_shift
@@ -138,7 +159,6 @@ def evaluate(
             "(scored by a suite axis); evaluate it with a suite (robustscope run --suite ...) or "
             "robustscope.suites.run_suite"
         )
-    label_index = model.label_index()
     runner = Runner(
         PredictionStore(ws.predictions),
         batch_size=batch_size,
@@ -151,16 +171,10 @@ def evaluate(
     tables = []
     bad_images: set[str] = set()
     for shift in map(load_shift, shifts):
-        result = runner.run(
-            model,
-            dataset,
-            shift,
-            seed=seed,
-            model_fingerprint=model_fingerprint,
-            dataset_fingerprint=dataset_fingerprint,
+        result, predictions = _run_in_dataset_space(
+            runner, model, dataset, shift, seed, model_fingerprint, dataset_fingerprint
         )
         bad_images.update(result.bad_images)
-        predictions = to_dataset_space(result.predictions, dataset, model.labels, label_index)
         factors = slicing_frame(predictions.factors, columns)
         rows = compute_metrics(
             predictions.logits,
@@ -185,3 +199,128 @@ def evaluate(
     ResultStore(ws.results_db).write(table)
     table.attrs["bad_images"] = sorted(bad_images)
     return table
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Model A against model B on one metric, same samples: values, paired difference, CI and p-value."""
+
+    model_a: str
+    model_b: str
+    dataset: str
+    shift: str
+    metric: str
+    value_a: float
+    value_b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    higher_is_better: bool
+    n_resamples: int
+
+    def verdict(self, alpha: float = 0.05) -> str:
+        """One line: which model is better on the metric, or that the data cannot tell at level ``alpha``.
+
+        Example:
+            >>> Comparison("a", "b", "d", "none", "top1", 0.9, 0.8, 0.1, 0.05, 0.15, 0.001, 500, True, 1000).verdict()
+            'a beats b on top1 (0.9000 vs 0.8000, difference +0.1000 [0.0500, 0.1500], p = 0.001)'
+        """
+        numbers = (
+            f"({self.value_a:.4f} vs {self.value_b:.4f}, difference {self.difference:+.4f} "
+            f"[{self.ci_low:.4f}, {self.ci_high:.4f}], p = {self.p_value:.3g})"
+        )
+        if not self.p_value < alpha:
+            return f"no significant difference between {self.model_a} and {self.model_b} on {self.metric} {numbers}"
+        a_better = (self.difference > 0) == self.higher_is_better
+        winner, loser = (self.model_a, self.model_b) if a_better else (self.model_b, self.model_a)
+        return f"{winner} beats {loser} on {self.metric} {numbers}"
+
+
+def _aligned(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
+    """``b`` with its samples in ``a``'s order and its logit columns in ``a``'s class order (matched by name)."""
+    import numpy as np
+
+    from robustscope.engine import Predictions
+    from robustscope.errors import LabelSpaceError
+
+    if sorted(map(str, a.sample_ids)) != sorted(map(str, b.sample_ids)):
+        raise ValueError("the two models' predictions cover different samples")
+    if set(a.class_names) != set(b.class_names) or len(set(b.class_names)) != len(b.class_names):
+        raise LabelSpaceError(
+            "a paired comparison needs both models to score the same classes; "
+            f"A has {len(a.class_names)}, B {len(b.class_names)}, {len(set(a.class_names) & set(b.class_names))} shared"
+        )
+    row_of = {str(s): i for i, s in enumerate(b.sample_ids)}
+    rows = np.array([row_of[str(s)] for s in a.sample_ids])
+    column_of = {name: j for j, name in enumerate(b.class_names)}
+    columns = np.array([column_of[name] for name in a.class_names])
+    labels_b = np.array([a.class_names.index(b.class_names[y]) if y >= 0 else -1 for y in b.labels[rows]])
+    if not np.array_equal(labels_b, a.labels):
+        raise ValueError("the two models' predictions disagree on the true labels of the same samples")
+    aligned_b = Predictions(a.sample_ids, b.logits[rows][:, columns], a.labels, a.factors, list(a.class_names))
+    return a, aligned_b
+
+
+def compare(
+    model_a: str | Model,
+    model_b: str | Model,
+    dataset: str | Dataset,
+    metric: str = "top1",
+    shift: str | Shift = "none",
+    seed: int = 0,
+    n_resamples: int = 10_000,
+    batch_size: int = 64,
+    device: str = "cpu",
+    store: str | Path | Workspace | None = None,
+    progress: bool = True,
+) -> Comparison:
+    """Does model A beat model B on ``metric``? A paired bootstrap test on the same samples.
+
+    Both models' predictions come from (or go to) the workspace's PredictionStore, so comparing
+    models already evaluated costs no forward pass. The test resamples samples jointly for both
+    models (:func:`robustscope.metrics.registry.compare_metric`); ``ci_low, ci_high`` bound
+    ``metric(A) - metric(B)`` and ``p_value`` is two-sided.
+
+    Example:
+        >>> c = compare("file:models/a", "file:models/b", "synth:demo:test-pose")  # doctest: +SKIP
+        >>> print(c.verdict())  # doctest: +SKIP
+        demo-diverse beats demo-narrow on top1 (0.7500 vs 0.3100, difference +0.4400 [...], p = 0.0001)
+    """
+    from robustscope.metrics.registry import compare_metric, compute_metrics, get_metric
+
+    protocol = get_metric(metric).protocol  # fail on a misspelt metric before any forward pass
+    ws = store if isinstance(store, Workspace) else workspace(store)
+    dataset = load_dataset(dataset)
+    if dataset.metadata.get("ood") or dataset.metadata.get("external_labels"):
+        raise ValueError(f"dataset {dataset.name!r} is scored by a suite axis, not by a plain metric")
+    from robustscope.engine import PredictionStore, Runner
+    from robustscope.shifts.registry import load_shift
+
+    models = [load_model(model_a), load_model(model_b)]
+    shift = load_shift(shift)
+    runner = Runner(PredictionStore(ws.predictions), batch_size=batch_size, device=device, progress=progress)
+    predictions = _aligned(*(_run_in_dataset_space(runner, m, dataset, shift, seed)[1] for m in models))
+    values = [
+        float(compute_metrics(p.logits, p.labels, None, [metric], n_resamples=0)["value"].iloc[0]) for p in predictions
+    ]
+    result = compare_metric(
+        metric, predictions[0].logits, predictions[1].logits, predictions[0].labels, n_resamples=n_resamples, seed=seed
+    )
+    return Comparison(
+        model_a=models[0].name,
+        model_b=models[1].name,
+        dataset=dataset.name,
+        shift=shift.spec(),
+        metric=metric,
+        value_a=values[0],
+        value_b=values[1],
+        difference=result.difference,
+        ci_low=result.ci[0],
+        ci_high=result.ci[1],
+        p_value=result.p_value,
+        n=int(predictions[0].labels.shape[0]),
+        higher_is_better=bool(protocol.get("higher_is_better", True)),
+        n_resamples=n_resamples,
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -82,6 +84,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Paired bootstrap test: does model A beat model B on a metric, on the same samples?"""
+    from robustscope.api import compare, load_dataset
+    from robustscope.config import workspace
+
+    result = compare(
+        args.model_a, args.model_b, load_dataset(args.data, root=args.data_root), metric=args.metric,
+        shift=args.shift, seed=args.seed, n_resamples=args.n_resamples, batch_size=args.batch_size,
+        device=args.device, store=workspace(args.workspace), progress=not args.quiet,
+    )
+    if args.format == "json":
+        sys.stdout.write(json.dumps(dataclasses.asdict(result), indent=1) + "\n")
+    else:
+        _console().print(f"{result.dataset} ({result.shift}), n = {result.n}: {result.verdict(args.alpha)}")
+    return 0
+
+
 def _run_suite(args: argparse.Namespace) -> int:
     from robustscope.config import workspace
     from robustscope.suites import load_suite, run_suite
@@ -150,6 +169,44 @@ def cmd_results(args: argparse.Namespace) -> int:
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=1) + "\n")
     else:
         sys.stdout.write(frame.to_csv(index=False))
+    return 0
+
+
+def cmd_imagenet_x(args: argparse.Namespace) -> int:
+    """ImageNet-X per-factor accuracy, error ratio and ECE of a predictions CSV or a stored prediction key."""
+    from robustscope.data.benchmarks.imagenet_x import predictions_frame, read_predictions_csv
+    from robustscope.suites.factors import evaluate_predictions, per_factor
+
+    source = Path(args.predictions).expanduser()
+    if source.is_file():
+        predictions = read_predictions_csv(source)
+    else:
+        import re
+
+        from robustscope.config import workspace
+        from robustscope.engine import PredictionStore
+        from robustscope.errors import MissingDataError
+
+        store = PredictionStore(workspace(args.workspace).predictions)
+        if not (re.fullmatch(r"[0-9A-Za-z_\-]+", args.predictions) and store.has_meta(args.predictions)):
+            raise MissingDataError(f"{args.predictions} is neither a predictions CSV (file_name, predicted_class, "
+                                   f"predicted_probability) nor a prediction key in {store.root}")
+        predictions = predictions_frame(store.load(args.predictions))
+    table = evaluate_predictions(
+        predictions, factors=args.factors, filter_prototypes=not args.keep_prototypes, correctness=args.correctness,
+        n_bins=args.n_bins, n_resamples=args.n_resamples, seed=args.seed, annotations=args.annotations,
+    )
+    rows = per_factor(table)
+    if args.format == "csv":
+        sys.stdout.write(rows.to_csv(index=False))
+    elif args.format == "json":
+        sys.stdout.write(rows.to_json(orient="records", indent=1) + "\n")
+    else:
+        overall = table[(table.metric == "top1") & (table.factor == "")].iloc[0]
+        _print_table(rows[["factor", "n", "top1", "error_ratio", "ece"]],
+                     title=f"ImageNet-X ({args.factors} factors): accuracy {overall.value:.4f} on {overall.n} images")
+        if table.attrs.get("n_unannotated"):
+            _console().print(f"{table.attrs['n_unannotated']} prediction(s) without an ImageNet-X annotation left out")
     return 0
 
 
@@ -264,6 +321,37 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--format", choices=["csv", "json"], default="csv")
     results.add_argument("--out", help="file to write (default: stdout)")
     results.set_defaults(func=cmd_results)
+
+    comparing = sub("compare", "paired bootstrap test: does model A beat model B on a metric (same samples)?",
+                    "robustscope compare file:models/a file:models/b --data synth:demo:test-pose")
+    comparing.add_argument("model_a", help="model spec (as for run --model)")
+    comparing.add_argument("model_b", help="model spec")
+    comparing.add_argument("--data", required=True, help="dataset spec (robustscope list datasets)")
+    comparing.add_argument("--data-root", help="folder that relative dataset paths are under")
+    comparing.add_argument("--metric", default="top1", help="metric name (robustscope list metrics)")
+    comparing.add_argument("--shift", default="none", help="shift spec (robustscope list shifts)")
+    comparing.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict")
+    comparing.add_argument("--n-resamples", type=int, default=10_000, help="paired bootstrap resamples")
+    comparing.add_argument("--seed", type=int, default=0)
+    comparing.add_argument("--batch-size", type=int, default=64)
+    comparing.add_argument("--device", default="cpu")
+    comparing.add_argument("--format", choices=["text", "json"], default="text")
+    comparing.set_defaults(func=cmd_compare)
+
+    imagenet_x = sub("imagenet-x", "ImageNet-X accuracy, error ratio and ECE per factor (Idrissi et al., ICLR 2023)",
+                     "robustscope imagenet-x predictions.csv --format csv")
+    imagenet_x.add_argument("predictions", help="CSV with file_name, predicted_class, predicted_probability, "
+                            "or a prediction key of an ImageNet-val run in the workspace")
+    imagenet_x.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    imagenet_x.add_argument("--factors", choices=["top", "multi"], default="top",
+                            help="the most salient factor per image (default) or every factor that applies")
+    imagenet_x.add_argument("--correctness", choices=["class", "metaclass", "real"], default="class")
+    imagenet_x.add_argument("--keep-prototypes", action="store_true", help="keep the 3,000 prototypical images")
+    imagenet_x.add_argument("--n-bins", type=int, default=15, help="ECE bins (ImageNet-X: 15)")
+    imagenet_x.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the CIs")
+    imagenet_x.add_argument("--seed", type=int, default=0)
+    imagenet_x.add_argument("--annotations", help="folder of the annotation files (default: the imagenet-x package's)")
+    imagenet_x.set_defaults(func=cmd_imagenet_x)
 
     listing = sub("list", "list what can be named", "robustscope list models")
     listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "corruptions", "worlds", "suites"])

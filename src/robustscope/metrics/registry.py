@@ -16,7 +16,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from robustscope.metrics.bootstrap import CI_METHOD, bootstrap_ci, percentile_interval, resample_indices
+from robustscope.metrics.bootstrap import (
+    CI_METHOD,
+    PairedBootstrapTest,
+    bootstrap_ci,
+    bootstrap_distribution,
+    paired_test_result,
+    percentile_interval,
+    resample_indices,
+)
 from robustscope.metrics.calibration import adaptive_ece, classwise_ece
 from robustscope.metrics.classification import (
     accuracy,
@@ -34,7 +42,7 @@ from robustscope.metrics.classification import (
 from robustscope.metrics.slicing import natural_key
 from robustscope.registry import Registry
 
-__all__ = ["METRICS", "RESULT_COLUMNS", "Metric", "compute_metrics", "get_metric"]
+__all__ = ["METRICS", "RESULT_COLUMNS", "Metric", "compare_metric", "compute_metrics", "get_metric"]
 
 RESULT_COLUMNS = ["metric", "slice_factor", "slice_value", "value", "ci_low", "ci_high", "n", "protocol"]
 """The columns :func:`compute_metrics` returns (the first eight of the "Result rows" schema)."""
@@ -396,3 +404,61 @@ def compute_metrics(
     records = [cells[key] for key in sorted(cells)]  # metric-major, whole set first
     table = pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
     return table.astype({"n": "int64", "value": "float64", "ci_low": "float64", "ci_high": "float64"})
+
+
+def compare_metric(
+    metric: str,
+    logits_a: np.ndarray,
+    logits_b: np.ndarray,
+    labels: np.ndarray,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedBootstrapTest:
+    """Paired bootstrap test of model A against model B on one metric, on the same samples.
+
+    ``difference`` is ``metric(A) - metric(B)`` (whether higher is better is the metric's
+    ``protocol["higher_is_better"]``); each resample draws sample indices once and scores both models on
+    them, so the pairing is kept (Koehn, EMNLP 2004; Berg-Kirkpatrick et al., EMNLP 2012), and the
+    p-value is two-sided, from the null-shifted distribution (see
+    :func:`~robustscope.metrics.bootstrap.paired_bootstrap_test`). The resamples are those of
+    :func:`compute_metrics` with the same seed.
+
+    Args:
+        metric: a metric name (``robustscope list metrics``).
+        logits_a, logits_b: ``[N, C]`` logits of the two models on the same ``N`` samples, same class order.
+        labels: ``[N]`` true class indices.
+
+    Example:
+        >>> y = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+        >>> a = np.eye(2)[y] * 3.0  # always right
+        >>> b = np.eye(2)[[0, 1, 0, 1, 1, 0, 1, 0]] * 3.0  # right on half
+        >>> result = compare_metric("top1", a, b, y, n_resamples=2000)
+        >>> result.difference, result.ci[0] > 0, result.p_value < 0.05
+        (0.5, True, True)
+    """
+    if np.shape(logits_a) != np.shape(logits_b):
+        raise ValueError(f"the two models' logits differ in shape: {np.shape(logits_a)} vs {np.shape(logits_b)}")
+    logits_a, labels = validate_scores(logits_a, labels, what="logits_a")
+    logits_b, _ = validate_scores(logits_b, labels, what="logits_b")
+    chosen = get_metric(metric).for_num_classes(logits_a.shape[1])
+    inputs = [x if chosen.input == "logits" else softmax(x) for x in (logits_a, logits_b)]
+    observed = float(chosen.fn(inputs[0], labels)) - float(chosen.fn(inputs[1], labels))
+    if chosen.per_sample is not None and chosen.batched is not None:
+        batched = chosen.batched
+        per_a, per_b = (chosen.per_sample(x, labels) for x in inputs)
+        split = len(per_a)
+        distribution = bootstrap_distribution(
+            lambda *r: batched(*r[:split]) - batched(*r[split:]),
+            *per_a,
+            *per_b,
+            n_resamples=n_resamples,
+            seed=seed,
+            vectorized=True,
+        )
+    else:
+        fn = chosen.fn
+        distribution = bootstrap_distribution(
+            lambda a, b, y: float(fn(a, y)) - float(fn(b, y)), *inputs, labels, n_resamples=n_resamples, seed=seed
+        )
+    return paired_test_result(observed, distribution, confidence)

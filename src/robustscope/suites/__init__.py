@@ -2,8 +2,8 @@
 
 Example:
     >>> from robustscope.suites import builtin_suites, load_suite
-    >>> builtin_suites()
-    ['synthetic-clones', 'synthetic-clones-offline']
+    >>> {'synthetic-clones', 'synthetic-clones-offline'} <= set(builtin_suites())
+    True
     >>> [a.axis for a in load_suite("synthetic-clones").axes][-2:]
     ['corruptions', 'adversarial']
 """
