@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from conftest import write_colour_folder
+from robustscope.errors import SpecError
 from robustscope.models import Model, Preprocessing
 from robustscope.shifts.attacks import FGSM, PGD
 from robustscope.shifts.registry import load_shift
@@ -112,7 +113,7 @@ def test_specs_parse_and_round_trip() -> None:
     assert isinstance(fgsm, FGSM) and fgsm.spec() == "fgsm:eps=1/255"
     assert load_shift(fgsm.spec()).key() == fgsm.key()
     assert load_shift("pgd:linf:eps=1/255").key() != load_shift("pgd:linf:eps=2/255").key()
-    with pytest.raises(ValueError):
+    with pytest.raises(SpecError, match="epsilon"):
         load_shift("pgd:linf:epsilon=1")
     with pytest.raises(ValueError):
         load_shift("pgd:l3:eps=1")

@@ -64,6 +64,23 @@ def _parse(argument: str, positional: Sequence[str] = ()) -> dict[str, str]:
     return out
 
 
+def _parse_known(
+    attack: str, argument: str, known: set[str], positional: Sequence[str] = (), flags: Sequence[str] = ()
+) -> tuple[dict[str, str], dict[str, bool]]:
+    """:func:`_parse` that rejects unknown keys and reads the true/false ``flags`` (default true)."""
+    args = _parse(argument, positional=positional)
+    unknown = set(args) - known
+    if unknown:
+        raise SpecError(f"{attack}: unknown parameter(s) {sorted(unknown)} in {argument!r}")
+    values: dict[str, bool] = {}
+    for flag in flags:
+        text = args.get(flag, "true").lower()
+        if text not in ("true", "false", "1", "0"):
+            raise SpecError(f"{attack}: {flag} must be true/false, got {text!r}")
+        values[flag] = text in ("true", "1")
+    return args, values
+
+
 def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Gradient of the summed cross-entropy w.r.t. the input pixels, ``[B,3,H,W]``.
 
@@ -239,19 +256,14 @@ class PGD(Attack):
     @classmethod
     def from_spec(cls, argument: str) -> PGD:
         """``linf:eps=1/255:steps=20:alpha=2/255`` (``:`` or ``,``; the norm may be ``norm=l2``) → ``PGD``."""
-        args = _parse(argument, positional=("norm",))
-        unknown = set(args) - {"norm", "eps", "alpha", "steps", "random_start"}
-        if unknown:
-            raise ValueError(f"pgd: unknown parameter(s) {sorted(unknown)} in {argument!r}")
-        start = args.get("random_start", "true").lower()
-        if start not in ("true", "false", "1", "0"):
-            raise ValueError(f"pgd: random_start must be true/false, got {start!r}")
+        known = {"norm", "eps", "alpha", "steps", "random_start"}
+        args, flags = _parse_known("pgd", argument, known, positional=("norm",), flags=("random_start",))
         return cls(
             norm=args.get("norm", "linf").lower(),
             eps=_number(args.get("eps", "8/255")),
             alpha=_number(args["alpha"]) if "alpha" in args else None,
             steps=int(args.get("steps", "10")),
-            random_start=start in ("true", "1"),
+            random_start=flags["random_start"],
         )
 
     def random_init(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
@@ -411,13 +423,8 @@ class AutoAttack(Attack):
     @classmethod
     def from_spec(cls, argument: str) -> AutoAttack:
         """``linf:eps=4/255`` (also ``version=plus``, ``attacks=apgd-ce+apgd-t``, ``per_sample=false``)."""
-        args = _parse(argument, positional=("norm",))
-        unknown = set(args) - {"norm", "eps", "version", "attacks", "per_sample"}
-        if unknown:
-            raise SpecError(f"autoattack: unknown parameter(s) {sorted(unknown)} in {argument!r}")
-        per_sample = args.get("per_sample", "true").lower()
-        if per_sample not in ("true", "false", "1", "0"):
-            raise SpecError(f"autoattack: per_sample must be true/false, got {per_sample!r}")
+        known = {"norm", "eps", "version", "attacks", "per_sample"}
+        args, flags = _parse_known("autoattack", argument, known, positional=("norm",), flags=("per_sample",))
         version = args.get("version", "standard").lower()
         attacks = tuple(a for a in args["attacks"].split("+") if a) if "attacks" in args else None
         try:
@@ -426,7 +433,7 @@ class AutoAttack(Attack):
                 eps=_number(args.get("eps", "8/255")),
                 version="standard" if version == "custom" and attacks else version,
                 attacks=attacks,
-                per_sample=per_sample in ("true", "1"),
+                per_sample=flags["per_sample"],
             )
         except ValueError as err:
             raise SpecError(f"autoattack: {err}") from None
