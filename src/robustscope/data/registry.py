@@ -103,6 +103,18 @@ DATASET_SCHEMES.add(
     summary="an OOD image set (iNaturalist, SUN, Places, Textures): every image under PATH, class 'ood'",
     example="ood-folder:~/data/ood/iNaturalist",
 )
+DATASET_SCHEMES.add(
+    "dollar-street",
+    "robustscope.data.benchmarks.dollar_street:load_dollar_street",
+    summary="Dollar Street: PATH/images_v2_imagenet_{test,train}.csv + images; per-image ImageNet index sets",
+    example="dollar-street:~/data/dataset_dollarstreet:test",
+)
+DATASET_SCHEMES.add(
+    "geode",
+    "robustscope.data.benchmarks.geode:load_geode",
+    summary="GeoDE: PATH/index.csv (file_path, object, region) + PATH/images; objects mapped to ImageNet sets",
+    example="geode:~/data/geode",
+)
 #: The benchmark schemes: ``scheme:PATH[:…]``, read by :func:`robustscope.data.benchmarks.load_benchmark`.
 BENCHMARK_SCHEMES = (
     "imagenet-val",
@@ -116,6 +128,8 @@ BENCHMARK_SCHEMES = (
     "imagenet-c",
     "imagenet-3dcc",
     "ood-folder",
+    "dollar-street",
+    "geode",
 )
 
 

@@ -34,6 +34,8 @@ BENCHMARK_LOADERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "imagenet-c": ("robustscope.data.benchmarks.corruptions:load_imagenet_c", ("corruption", "severity")),
     "imagenet-3dcc": ("robustscope.data.benchmarks.corruptions:load_imagenet_3dcc", ("corruption", "severity")),
     "ood-folder": ("robustscope.data.benchmarks.ood:load_ood_folder", ()),
+    "dollar-street": ("robustscope.data.benchmarks.dollar_street:load_dollar_street", ("split",)),
+    "geode": ("robustscope.data.benchmarks.geode:load_geode", ()),
 }
 
 

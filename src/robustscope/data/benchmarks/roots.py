@@ -30,6 +30,8 @@ BENCHMARK_FOLDERS: dict[str, tuple[str, ...]] = {
     "sun": ("ood/SUN", "SUN"),
     "places": ("ood/Places", "Places"),
     "textures": ("ood/dtd/images", "dtd/images", "Textures"),
+    "dollar-street": ("dollar-street/dataset_dollarstreet", "dataset_dollarstreet", "dollar-street", "dollarstreet"),
+    "geode": ("geode",),
 }
 #: Benchmark name → the dataset scheme that reads it (``scheme:PATH``).
 SCHEME_OF: dict[str, str] = {
