@@ -115,6 +115,30 @@ DATASET_SCHEMES.add(
     summary="GeoDE: PATH/index.csv (file_path, object, region) + PATH/images; objects mapped to ImageNet sets",
     example="geode:~/data/geode",
 )
+DATASET_SCHEMES.add(
+    "pug-animals",
+    "robustscope.data.benchmarks.pug:load_pug_animals",
+    summary="PUG:Animals: PATH/labels_pug_animal.csv + images; 70 animals, world/size/texture/camera-yaw factors",
+    example="pug-animals:~/data/PUG_Animal",
+)
+DATASET_SCHEMES.add(
+    "pug-imagenet",
+    "robustscope.data.benchmarks.pug:load_pug_imagenet",
+    summary="PUG:ImageNet: PATH/labels_pug_imagenet.csv + images; 151 classes scored through ImageNet index sets",
+    example="pug-imagenet:~/data/PUG_ImageNet",
+)
+DATASET_SCHEMES.add(
+    "pug-spar",
+    "robustscope.data.benchmarks.pug:load_pug_spar",
+    summary="PUG:SPAR caption retrieval: PATH/labels.csv + images; PATH[:TASK[:VARIANT]], classes = captions",
+    example="pug-spar:~/data/PUG_SPAR:double_relation:left",
+)
+DATASET_SCHEMES.add(
+    "pug-ar4t",
+    "robustscope.data.benchmarks.pug:load_pug_ar4t",
+    summary="PUG:AR4T: PATH/PUG_ARmerged_<split>.csv (filepath, Actor1Category, Level) + images",
+    example="pug-ar4t:~/data/PUG_AR4T:test",
+)
 #: The benchmark schemes: ``scheme:PATH[:…]``, read by :func:`robustscope.data.benchmarks.load_benchmark`.
 BENCHMARK_SCHEMES = (
     "imagenet-val",
@@ -130,6 +154,10 @@ BENCHMARK_SCHEMES = (
     "ood-folder",
     "dollar-street",
     "geode",
+    "pug-animals",
+    "pug-imagenet",
+    "pug-spar",
+    "pug-ar4t",
 )
 
 

@@ -36,6 +36,10 @@ BENCHMARK_LOADERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "ood-folder": ("robustscope.data.benchmarks.ood:load_ood_folder", ()),
     "dollar-street": ("robustscope.data.benchmarks.dollar_street:load_dollar_street", ("split",)),
     "geode": ("robustscope.data.benchmarks.geode:load_geode", ()),
+    "pug-animals": ("robustscope.data.benchmarks.pug:load_pug_animals", ()),
+    "pug-imagenet": ("robustscope.data.benchmarks.pug:load_pug_imagenet", ()),
+    "pug-spar": ("robustscope.data.benchmarks.pug:load_pug_spar", ("task", "variant")),
+    "pug-ar4t": ("robustscope.data.benchmarks.pug:load_pug_ar4t", ("split",)),
 }
 
 

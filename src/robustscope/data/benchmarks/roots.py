@@ -32,6 +32,10 @@ BENCHMARK_FOLDERS: dict[str, tuple[str, ...]] = {
     "textures": ("ood/dtd/images", "dtd/images", "Textures"),
     "dollar-street": ("dollar-street/dataset_dollarstreet", "dataset_dollarstreet", "dollar-street", "dollarstreet"),
     "geode": ("geode",),
+    "pug-animals": ("PUG_Animal", "PUG_Animals", "pug_animals", "pug-animals"),
+    "pug-imagenet": ("PUG_ImageNet", "pug_imagenet", "pug-imagenet"),
+    "pug-spar": ("PUG_SPAR", "pug_spar", "pug-spar"),
+    "pug-ar4t": ("PUG_AR4T", "pug_ar4t", "pug-ar4t"),
 }
 #: Benchmark name → the dataset scheme that reads it (``scheme:PATH``).
 SCHEME_OF: dict[str, str] = {
