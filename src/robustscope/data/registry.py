@@ -86,6 +86,18 @@ DATASET_SCHEMES.add(
     example="focus:~/data/focus",
 )
 DATASET_SCHEMES.add(
+    "urbancars",
+    "robustscope.data.benchmarks.urbancars:load_urbancars",
+    summary="UrbanCars (Whac-A-Mole): PATH/bg-<r>_co_occur_obj-<r>/<split>/obj-<o>_bg-<b>_co_occur_obj-<c>/*.jpg",
+    example="urbancars:~/data/urbancars:test",
+)
+DATASET_SCHEMES.add(
+    "synth-urbancars",
+    "robustscope.data.benchmarks.urbancars:load_synth_urbancars",
+    summary="a world's UrbanCars (object, background, co-occurring object; train correlated 0.95), cached",
+    example="synth-urbancars:demo:test",
+)
+DATASET_SCHEMES.add(
     "imagenet-c",
     "robustscope.data.benchmarks.corruptions:load_imagenet_c",
     summary="ImageNet-C: PATH/<corruption>/<severity>/<wnid>/*.JPEG; PATH[:CORRUPTION[:SEVERITY]]",
@@ -149,6 +161,7 @@ BENCHMARK_SCHEMES = (
     "cue-conflict",
     "imagenet-9",
     "focus",
+    "urbancars",
     "imagenet-c",
     "imagenet-3dcc",
     "ood-folder",
@@ -182,7 +195,7 @@ def load_dataset(spec: str, root: str | Path | None = None, **options: Any) -> D
 
         return load_benchmark(scheme, argument, root=root, **options)
     loader = DATASET_SCHEMES.get(scheme)
-    if scheme in ("synth", "synth-bench"):
+    if scheme in ("synth", "synth-bench", "synth-urbancars"):
         return loader(argument, root=root, **options)
     path = Path(argument).expanduser()
     if root is not None and not path.is_absolute() and not path.exists():

@@ -31,6 +31,7 @@ BENCHMARK_LOADERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cue-conflict": ("robustscope.data.benchmarks.cue_conflict:load_cue_conflict", ()),
     "imagenet-9": ("robustscope.data.benchmarks.imagenet9:load_imagenet9", ("variant",)),
     "focus": ("robustscope.data.benchmarks.focus:load_focus", ()),
+    "urbancars": ("robustscope.data.benchmarks.urbancars:load_urbancars", ("split",)),
     "imagenet-c": ("robustscope.data.benchmarks.corruptions:load_imagenet_c", ("corruption", "severity")),
     "imagenet-3dcc": ("robustscope.data.benchmarks.corruptions:load_imagenet_3dcc", ("corruption", "severity")),
     "ood-folder": ("robustscope.data.benchmarks.ood:load_ood_folder", ()),

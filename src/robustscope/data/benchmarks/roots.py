@@ -24,6 +24,7 @@ BENCHMARK_FOLDERS: dict[str, tuple[str, ...]] = {
     "cue-conflict": ("cue-conflict", "texture-shape/cue-conflict"),
     "imagenet-9": ("bg_challenge", "imagenet-9"),
     "focus": ("focus",),
+    "urbancars": ("urbancars", "data/urbancars", "UrbanCars"),
     "imagenet-c": ("imagenet-c", "ImageNet-C"),
     "imagenet-3dcc": ("imagenet-3dcc", "ImageNet-3DCC"),
     "inaturalist": ("ood/iNaturalist", "iNaturalist"),
