@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from robustscope.data.benchmarks.pug import PUG_IMAGENET_COLUMNS
 from robustscope.synth.backgrounds import make_envmap
 from robustscope.synth.meshes import make_mesh
 from robustscope.synth.spec import WorldSpec, load_spec
@@ -37,22 +38,8 @@ RENDERER_VERSION = "synth-1"
 DEFAULT_VARIANT = "scalar_rgb"
 VARIANT_ENV = "ROBUSTSCOPE_MITSUBA_VARIANT"
 
-#: PUG:ImageNet columns, then robustscope's extra factor columns, in labels.csv order.
-PUG_COLUMNS: tuple[str, ...] = (
-    "filename",
-    "world_name",
-    "character_name",
-    "character_label",
-    "character_rotation_yaw",
-    "character_rotation_roll",
-    "character_rotation_pitch",
-    "character_scale",
-    "camera_roll",
-    "camera_pitch",
-    "camera_yaw",
-    "character_texture",
-    "scene_light",
-)
+#: PUG:ImageNet columns (the release's file order), then robustscope's extra factor columns, in labels.csv order.
+PUG_COLUMNS: tuple[str, ...] = PUG_IMAGENET_COLUMNS
 EXTRA_COLUMNS: tuple[str, ...] = (
     "split",
     "sample_id",

@@ -59,6 +59,7 @@ __all__ = [
     "DEFAULT_VALUE",
     "PAPER",
     "PUG_ANIMALS_FACTORS",
+    "PUG_IMAGENET_COLUMNS",
     "PUG_IMAGENET_FACTORS",
     "SPAR_COLUMNS",
     "SPAR_TASKS",
@@ -80,9 +81,13 @@ PAPER = (
     "Bordes et al., PUG: Photorealistic and Semantically Controllable Synthetic Data for Representation "
     "Learning, NeurIPS 2023 Datasets and Benchmarks"
 )
-#: The factor columns of PUG:ImageNet (``PUG_ImageNet/README.md``), minus the label and the asset name.
-PUG_IMAGENET_FACTORS = (
+#: The columns of PUG:ImageNet's ``labels_pug_imagenet.csv`` (``PUG_ImageNet/README.md``), in file order; the
+#: synthetic world's ``labels.csv`` starts with the same columns.
+PUG_IMAGENET_COLUMNS = (
+    "filename",
     "world_name",
+    "character_name",
+    "character_label",
     "character_rotation_yaw",
     "character_rotation_roll",
     "character_rotation_pitch",
@@ -92,6 +97,10 @@ PUG_IMAGENET_FACTORS = (
     "camera_yaw",
     "character_texture",
     "scene_light",
+)
+#: The factor columns of PUG:ImageNet: its columns minus the file name, the label and the asset name.
+PUG_IMAGENET_FACTORS = tuple(
+    c for c in PUG_IMAGENET_COLUMNS if c not in ("filename", "character_name", "character_label")
 )
 #: Per-factor folders of PUG:ImageNet (the folder names the synthetic-clones benchmark's ``run_pug_imagenet``
 #: reads, one ImageFolder per factor) → the factor column each one varies (inferred from the names).
