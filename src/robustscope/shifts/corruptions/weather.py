@@ -84,7 +84,7 @@ def motion_blur_layer(layer: torch.Tensor, radius: int, sigma: float, angles: to
     """
     b, _, h, w = layer.shape
     width = 2 * radius + 1
-    kernel = torch.exp(-torch.arange(width, dtype=torch.float64) ** 2 / (2 * sigma**2))
+    kernel = torch.exp(-(torch.arange(width, dtype=torch.float64) ** 2) / (2 * sigma**2))
     kernel = (kernel / kernel.sum()).tolist()
     radians = torch.deg2rad(angles.double().cpu())
     sin, cos = torch.sin(radians), torch.cos(radians)
@@ -160,39 +160,49 @@ def fog(images: torch.Tensor, severity: int, generators: list[torch.Generator]) 
 
 #: Frost patterns per texture bank (per image side); each sample crops, flips and tints one of them.
 _FROST_BANK = 8
+#: The five frost photographs the reference draws from (``imagecorruptions`` 1.1.2 picks ``randint(5)`` of its six
+#: files, rescaled ×1.1): mean RGB and mean within-crop std (grey) of 40 random 224-px crops of each. Their
+#: crop means vary with sd ≈ 0.03 around these, and their radial power spectra fall as P(k) ∝ k^-2.0-2.3
+#: (least-squares fits over k = 1…111 cycles per crop; :data:`FROST_SPECTRAL_SLOPE`).
+FROST_PROFILES: tuple[tuple[tuple[float, float, float], float], ...] = (
+    ((0.312, 0.586, 0.649), 0.060),
+    ((0.773, 0.790, 0.826), 0.076),
+    ((0.777, 0.794, 0.830), 0.075),
+    ((0.567, 0.625, 0.675), 0.102),
+    ((0.386, 0.431, 0.477), 0.135),
+)
+FROST_SPECTRAL_SLOPE = 2.0
+FROST_LEVEL_JITTER = 0.06  # ± uniform: sd 0.035, the photographs' crop-to-crop spread of the mean
 _frost_banks: dict[int, torch.Tensor] = {}
 
 
 def _frost_patterns(side: int) -> torch.Tensor:
     """``[K, L, L]`` zero-mean frost patterns (``L = 1.5·side``), generated once per side from a fixed seed.
 
-    Each pattern is fractal value noise (rime-like mottling at scales from 1/4 to 1/64 of the side)
-    plus crystalline streaks (sparse seeds motion-blurred along three random directions), each
-    standardised, mixed 0.7 : 0.3 and scaled to std 0.11. Like the reference's six frost photographs,
-    the bank is fixed; every sample takes a random crop of one of them.
+    Each pattern is a Gaussian random field with the reference photographs' power spectrum,
+    ``P(k) ∝ k^-2`` in cycles per image side (:data:`FROST_SPECTRAL_SLOPE`), scaled so a side × side
+    crop has unit std (each sample then scales it to its photograph profile's std). A spectrum in
+    cycles per *side* keeps the pattern's look relative to the image at any resolution (the reference
+    crops its photographs at their native pixel scale, which at 32 px would leave only the finest
+    grain). Like the reference's
+    six photographs, the bank is fixed; every sample takes a random crop of one of them.
     """
     bank = _frost_banks.get(side)
     if bank is not None:
         return bank
     k, canvas = _FROST_BANK, side + side // 2
     generator = torch.Generator().manual_seed(0x70057 + side)
-    texture = torch.zeros(k, 1, canvas, canvas)
-    for octave, cells in enumerate((4, 8, 16, 32, 64)):
-        points = math.ceil(cells * canvas / side) + 1  # grid spacing side / cells, as at the image size
-        grid = torch.rand(k, 1, points, points, generator=generator)
-        size = round((points - 1) * side / cells) + 1
-        up = F.interpolate(grid, size=(size, size), mode="bicubic", align_corners=True)
-        texture += up[..., :canvas, :canvas] * 0.6**octave
-    seeds = (torch.rand(k, 1, canvas, canvas, generator=generator) > 0.985).float()
-    angles = torch.rand(k * 3, generator=generator) * 360.0
-    radius = max(1, round(0.06 * side))
-    streaks = motion_blur_layer(seeds.repeat_interleave(3, 0), radius, radius / 2, angles)
-    streaks = gaussian_filter(streaks.view(k, 3, canvas, canvas).sum(1, keepdim=True), 0.5)
-
-    def standardise(x: torch.Tensor) -> torch.Tensor:
-        return (x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True).clamp(min=1e-6)
-
-    bank = (0.11 * (0.7 * standardise(texture) + 0.3 * standardise(streaks)))[:, 0].contiguous()
+    fy = torch.fft.fftfreq(canvas).view(-1, 1) * side  # cycles per image side
+    fx = torch.fft.rfftfreq(canvas).view(1, -1) * side
+    radius = torch.sqrt(fy**2 + fx**2).clamp(min=0.5)
+    amplitude = radius.pow(-FROST_SPECTRAL_SLOPE / 2.0)
+    amplitude[0, 0] = 0.0
+    noise = torch.randn(k, canvas, canvas, generator=generator)
+    field = torch.fft.irfft2(torch.fft.rfft2(noise) * amplitude, s=(canvas, canvas))
+    # Scale by the mean std of side × side crops (what an image sees), not of the whole canvas.
+    windows = field.unfold(1, side, max(1, side // 4)).unfold(2, side, max(1, side // 4))
+    crop_std = windows.reshape(k, -1, side * side).std(-1).mean(1).view(k, 1, 1)
+    bank = (field / crop_std.clamp(min=1e-6)).contiguous()
     if len(_frost_banks) >= 4:
         _frost_banks.clear()
     _frost_banks[side] = bank
@@ -200,24 +210,26 @@ def _frost_patterns(side: int) -> torch.Tensor:
 
 
 def _frost_textures(generators: list[torch.Generator], h: int, w: int) -> torch.Tensor:
-    """``[B,3,h,w]`` frost textures in [0,1]: per sample, a random pattern from the bank, crop and flips
-    (drawn from the sample's generator) on a bluish-white level in U(0.42, 0.86)."""
+    """``[B,3,h,w]`` frost textures in [0,1]: per sample, one of the reference's five photograph profiles
+    (:data:`FROST_PROFILES`: colour and within-crop std), a random crop of a random pattern and flips,
+    all drawn from the sample's generator."""
     bank = _frost_patterns(max(h, w))
     k, canvas = bank.shape[0], bank.shape[-1]
-    crops, levels = [], []
+    crops, colours, stds = [], [], []
     for g in generators:
-        u = torch.rand(6, generator=g).tolist()
+        u = torch.rand(7, generator=g).tolist()
         index = min(int(u[0] * k), k - 1)
         top = min(int(u[1] * (canvas - h + 1)), canvas - h)
         left = min(int(u[2] * (canvas - w + 1)), canvas - w)
         crop = bank[index, top : top + h, left : left + w]
         flips = [axis for axis, bit in ((0, u[3]), (1, u[4])) if bit < 0.5]
         crops.append(crop.flip(flips) if flips else crop)
-        levels.append(0.42 + 0.44 * u[5])
-    # Bluish-white tint: the photographs' channel means are in ratio ~0.81 : 0.93 : 1 (R : G : B).
-    tint = torch.tensor([0.87, 1.0, 1.07]).view(1, 3, 1, 1)
-    base = torch.tensor(levels).view(-1, 1, 1, 1) * tint
-    return (base + torch.stack(crops).unsqueeze(1)).clamp(0, 1)
+        colour, std = FROST_PROFILES[min(int(u[5] * len(FROST_PROFILES)), len(FROST_PROFILES) - 1)]
+        shift = FROST_LEVEL_JITTER * (2.0 * u[6] - 1.0)
+        colours.append([c + shift for c in colour])
+        stds.append(std)
+    base = torch.tensor(colours).view(-1, 3, 1, 1)
+    return (base + torch.tensor(stds).view(-1, 1, 1, 1) * torch.stack(crops).unsqueeze(1)).clamp(0, 1)
 
 
 @register_corruption("frost", "weather", random=True, summary="procedural frost texture blend")
@@ -227,14 +239,14 @@ def frost(images: torch.Tensor, severity: int, generators: list[torch.Generator]
     (a, b) = (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75).
 
     Difference from the reference: ImageNet-C crops photographs of frosted glass shipped with the
-    package; we cannot redistribute them, so we use a fixed bank of 8 procedural patterns
-    (multi-octave value noise plus streaks of motion-blurred seeds, 1.5× the image side, generated
-    once per side from a fixed seed and cached) and, like the reference's random crop of one of its
-    six photographs, each sample takes a random crop of a random pattern, randomly flipped, on a
-    brightness level drawn in [0.42, 0.86] (the photographs' mean levels span 0.48–0.81, average
-    0.64) with their bluish tint and a within-image std ≈ 0.1 (theirs: 0.06–0.17). The blend weights
-    are exact, so the image term and the mean shift match the reference in distribution; fine
-    texture does not.
+    package; we do not redistribute them, so we use a fixed bank of 8 procedural patterns with the
+    photographs' second-order statistics (Gaussian random fields with their fitted power spectrum
+    ``P(k) ∝ k^-2``; see :func:`_frost_patterns`), 1.5× the image side, generated once per side from
+    a fixed seed and cached. Each sample takes a random crop of a random pattern, randomly flipped,
+    and the colour and contrast of one of the five photographs the reference draws from
+    (:data:`FROST_PROFILES`, each with probability 1/5 as there), its level jittered by ±0.06. The
+    blend weights are exact, so the image term, the colour shift and the texture's contrast and
+    spectrum match the reference in distribution; the crystals' sharp edges (phase structure) do not.
 
     Shapes: ``[B,3,H,W]`` in [0,1] → same. Random: pattern, crop, flips and level per sample generator.
 
@@ -271,8 +283,11 @@ def snow(images: torch.Tensor, severity: int, generators: list[torch.Generator])
         True
     """
     mean, std, zoom, threshold, radius, sigma, weight = (
-        (0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7), (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
-        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65), (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
     )[severity - 1]
     b, _, h, w = images.shape
     scale = spatial_scale(images)
@@ -349,8 +364,11 @@ def spatter(images: torch.Tensor, severity: int, generators: list[torch.Generato
         torch.Size([1, 3, 32, 32])
     """
     mean, std, sigma, threshold, intensity, mud = (
-        (0.65, 0.3, 4, 0.69, 0.6, False), (0.65, 0.3, 3, 0.68, 0.6, False), (0.65, 0.3, 2, 0.68, 0.5, False),
-        (0.65, 0.3, 1, 0.65, 1.5, True), (0.67, 0.4, 1, 0.65, 1.5, True),
+        (0.65, 0.3, 4, 0.69, 0.6, False),
+        (0.65, 0.3, 3, 0.68, 0.6, False),
+        (0.65, 0.3, 2, 0.68, 0.5, False),
+        (0.65, 0.3, 1, 0.65, 1.5, True),
+        (0.67, 0.4, 1, 0.65, 1.5, True),
     )[severity - 1]
     h, w = images.shape[-2:]
     scale = spatial_scale(images)
