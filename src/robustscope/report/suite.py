@@ -354,6 +354,39 @@ def _heading(dataset: str, several: bool) -> str:
     return f"<h3>{_esc(dataset)}</h3>" if several else f'<p class="note">dataset: {_esc(dataset)}</p>'
 
 
+def _grouped_bar_chart(
+    rows: pd.DataFrame,
+    categories: Sequence[str],
+    category_of: pd.Series,
+    figures: _Figures,
+    palette: _Palette,
+    title: str,
+    x_title: str,
+    y_title: str,
+    y_range: Sequence[float] | None = (0.0, 1.05),
+    reference_line: float | None = None,
+    height: int = 360,
+) -> str:
+    """A wide chart of one bar per (model, category) with CI error bars; ``reference_line`` draws y = value."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(_bars_by_category(rows, categories, category_of, palette))
+    if reference_line is not None:
+        fig.add_hline(y=reference_line, line={"color": "#1f2933", "width": 1.5, "dash": "dash"})
+    yaxis: dict[str, Any] = {"title": {"text": y_title}}
+    if y_range is not None:
+        yaxis["range"] = list(y_range)
+    _layout(
+        fig,
+        title,
+        height=height,
+        barmode="group",
+        xaxis={"title": {"text": x_title}, "type": "category"},
+        yaxis=yaxis,
+    )
+    return f'<div class="chart wide">{figures.render(fig)}</div>'
+
+
 def _bars_by_category(
     rows: pd.DataFrame, categories: Sequence[str], category_of: pd.Series, palette: _Palette, error: bool = True
 ) -> list[Any]:
@@ -443,7 +476,6 @@ def _shape_bias_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -
 
 
 def _context_bias_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> str:
-    import plotly.graph_objects as go
 
     whole = rows[rows.slice_factor == ""]
     p_rows = whole[whole.metric.str.fullmatch(r"P\d+")]
@@ -458,20 +490,17 @@ def _context_bias_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette)
         table_rows = pd.concat([in_set, drops])
         order = levels + sorted(_ordered_unique(drops.metric), key=lambda m: int(m.rsplit("P", 1)[1]))
         out.append(_rows_table(table_rows, None, "metric", order))
-        fig = go.Figure(_bars_by_category(in_set, levels, in_set.metric, palette))
-        _layout(
-            fig,
-            f"Top-1 accuracy P<sub>k</sub> with k uncommon attributes · {_esc(dataset)}",
-            barmode="group",
-            xaxis={"title": {"text": "k uncommon context attributes"}, "type": "category"},
-            yaxis={"title": {"text": "top-1 accuracy"}, "range": [0, 1.05]},
-        )
-        out.append(f'<div class="chart wide">{figures.render(fig)}</div>')
+        out.append(
+            _grouped_bar_chart(
+                in_set, levels, in_set.metric, figures, palette,
+                f"Top-1 accuracy P<sub>k</sub> with k uncommon attributes · {_esc(dataset)}",
+                "k uncommon context attributes", "top-1 accuracy",
+            )
+        )  # fmt: skip
     return "".join(out)
 
 
 def _background_bias_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> str:
-    import plotly.graph_objects as go
 
     variants = rows[(rows.metric == "top1") & (rows.slice_factor == "variant")]
     gaps = rows[(rows.metric == "bg_gap") & (rows.slice_factor == "")]
@@ -492,16 +521,14 @@ def _background_bias_view(rows: pd.DataFrame, figures: _Figures, palette: _Palet
         )
         if per_variant.empty:
             continue
-        fig = go.Figure(_bars_by_category(per_variant, names, per_variant.slice_value, palette))
-        _layout(
-            fig,
-            f"Top-1 accuracy per background variant · {_esc(dataset)}<br><sub>BG-gap = acc(mixed_same) − "
-            "acc(mixed_rand)</sub>",
-            barmode="group",
-            xaxis={"title": {"text": "variant"}, "type": "category"},
-            yaxis={"title": {"text": "top-1 accuracy"}, "range": [0, 1.05]},
-        )
-        out.append(f'<div class="chart wide">{figures.render(fig)}</div>')
+        out.append(
+            _grouped_bar_chart(
+                per_variant, names, per_variant.slice_value, figures, palette,
+                f"Top-1 accuracy per background variant · {_esc(dataset)}<br><sub>BG-gap = acc(mixed_same) − "
+                "acc(mixed_rand)</sub>",
+                "variant", "top-1 accuracy",
+            )
+        )  # fmt: skip
     return "".join(out)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from robustscope.report.html import _esc, _Figures, _finite, _ordered_unique
-from robustscope.report.suite import _bars_by_category, _heading, _layout, _Palette, _rows_table
+from robustscope.report.suite import _grouped_bar_chart, _heading, _layout, _Palette, _rows_table
 
 __all__ = ["factor_order", "imagenet_x_view"]
 
@@ -119,7 +119,6 @@ def imagenet_x_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) ->
         >>> '"x":["style","pose"]' in html_text, "Worst factor (highest error ratio): m: <b>pose</b>" in html_text
         (True, True)
     """
-    import plotly.graph_objects as go
 
     factor_rows = rows[(rows.slice_factor == _FACTOR_SLICE)]
     whole = rows[(rows.slice_factor == "") & rows.metric.isin(_WHOLE)]
@@ -140,19 +139,17 @@ def imagenet_x_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) ->
         ratios = block[block.metric == "error_ratio"]
         factors = factor_order(ratios)
         if len(ratios):
-            fig = go.Figure(_bars_by_category(ratios, factors, ratios.slice_value.astype(str), palette))
-            fig.add_hline(y=1.0, line={"color": "#1f2933", "width": 1.5, "dash": "dash"})
             top = np.nanmax(np.r_[pd.to_numeric(ratios.ci_high, errors="coerce"), ratios.value.astype(float), 1.0])
-            _layout(
-                fig,
-                f"Error ratio per ImageNet-X factor · {_esc(title)}<br><sub>ER(f) = (1 − acc on images with f) / "
-                "(1 − overall acc); above the dashed line: less robust than on average; bars: 95% bootstrap CIs</sub>",
-                height=420,
-                barmode="group",
-                xaxis={"title": {"text": "factor (ordered by mean error ratio)"}, "type": "category"},
-                yaxis={"title": {"text": "error ratio"}, "range": [0, 1.05 * top if _finite(top) else 2.0]},
-            )
-            out.append(f'<div class="chart wide">{figures.render(fig)}</div>')
+            out.append(
+                _grouped_bar_chart(
+                    ratios, factors, ratios.slice_value.astype(str), figures, palette,
+                    f"Error ratio per ImageNet-X factor · {_esc(title)}<br><sub>ER(f) = (1 − acc on images with f) / "
+                    "(1 − overall acc); above the dashed line: less robust than on average; bars: 95% bootstrap "
+                    "CIs</sub>",
+                    "factor (ordered by mean error ratio)", "error ratio",
+                    y_range=(0.0, 1.05 * top if _finite(top) else 2.0), reference_line=1.0, height=420,
+                )
+            )  # fmt: skip
         for metric, label in (("error_ratio", "Error ratio"), ("top1", "Top-1"), ("ece", "ECE (15 bins)")):
             part = block[block.metric == metric]
             if len(part):

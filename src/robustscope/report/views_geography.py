@@ -18,7 +18,7 @@ import pandas as pd
 
 from robustscope.data.benchmarks.index_sets import INCOME_GROUPS
 from robustscope.report.html import _error_bars, _esc, _Figures, _finite, _ordered_unique
-from robustscope.report.suite import _bars_by_category, _heading, _layout, _Palette, _rows_table, _table
+from robustscope.report.suite import _grouped_bar_chart, _heading, _layout, _Palette, _rows_table, _table
 from robustscope.suites.geography import progress_points, progress_summary, region_order
 
 __all__ = ["geography_view"]
@@ -61,17 +61,10 @@ def _bar_chart(
     axis_title: str,
     metric: str,
 ) -> str:
-    import plotly.graph_objects as go
-
-    fig = go.Figure(_bars_by_category(rows, categories, rows.slice_value.astype(str), palette))
-    _layout(
-        fig,
-        title,
-        barmode="group",
-        xaxis={"title": {"text": axis_title}, "type": "category"},
-        yaxis={"title": {"text": f"{metric} accuracy (multi-label)"}, "range": [0, 1.05]},
-    )
-    return f'<div class="chart wide">{figures.render(fig)}</div>'
+    return _grouped_bar_chart(
+        rows, categories, rows.slice_value.astype(str), figures, palette, title, axis_title,
+        f"{metric} accuracy (multi-label)",
+    )  # fmt: skip
 
 
 def _country_chart(rows: pd.DataFrame, figures: _Figures, palette: _Palette, title: str, metric: str) -> str:
@@ -110,20 +103,15 @@ def _factor_section(rows: pd.DataFrame, figures: _Figures, palette: _Palette, da
     overall = rows[(rows.metric == "factor_error_ratio") & (rows.slice_factor == "factor")]
     if overall.empty:
         return ""
-    import plotly.graph_objects as go
 
     means = pd.to_numeric(overall.value, errors="coerce").groupby(overall.slice_value.astype(str)).mean()
     factors = [str(f) for f in means.sort_values(ascending=False, kind="stable").index]
-    fig = go.Figure(_bars_by_category(overall, factors, overall.slice_value.astype(str), palette))
-    fig.add_hline(y=0.0, line={"color": "#616e7c", "width": 1})
-    _layout(
-        fig,
+    chart = _grouped_bar_chart(
+        overall, factors, overall.slice_value.astype(str), figures, palette,
         f"Factor error ratio among mistakes · {_esc(dataset)}<br><sub>(p_mistakes(f) − p_all(f)) / p_all(f); "
         "above 0: over-represented among the model's mistakes (Gustafson et al. 2023)</sub>",
-        barmode="group",
-        xaxis={"title": {"text": "factor"}, "type": "category"},
-        yaxis={"title": {"text": "error ratio"}},
-    )
+        "factor", "error ratio", y_range=None, reference_line=0.0,
+    )  # fmt: skip
     grouped = rows[rows.metric.str.startswith("factor_error_ratio[") & (rows.slice_factor == "factor")]
     table = ""
     if len(grouped):
@@ -131,7 +119,7 @@ def _factor_section(rows: pd.DataFrame, figures: _Figures, palette: _Palette, da
         table = '<p class="note">Error ratio per factor within each income group and region:</p>' + _rows_table(
             grouped.assign(_group=group_label), "_group", "slice_value", factors
         )
-    return f'<div class="chart wide">{figures.render(fig)}</div>{table}'
+    return f"{chart}{table}"
 
 
 def _progress_section(rows: pd.DataFrame, figures: _Figures, geo_metric: str) -> str:

@@ -140,9 +140,8 @@ def shortcuts_view(rows: pd.DataFrame, figures: Any, palette: Any) -> str:
         >>> "BG ✗ CoObj ✓" in shortcuts_view(rows, _Figures(), _Palette(["m"]))
         True
     """
-    import plotly.graph_objects as go
 
-    from robustscope.report.suite import _bars_by_category, _heading, _layout
+    from robustscope.report.suite import _grouped_bar_chart, _heading
 
     if rows.empty:
         return '<p class="note">No shortcut rows.</p>'
@@ -167,15 +166,13 @@ def shortcuts_view(rows: pd.DataFrame, figures: Any, palette: Any) -> str:
             order = [group_name(b, c) for b, c in GROUPS]
             present = [g for g in order if g in set(groups.slice_value)]
             labels = groups.slice_value.map(GROUP_LABELS)
-            fig = go.Figure(_bars_by_category(groups, [GROUP_LABELS[g] for g in present], labels, palette))
-            _layout(
-                fig,
-                f"UrbanCars group accuracy · {_esc(dataset)}",
-                barmode="group",
-                xaxis={"title": {"text": "group (✓ shortcut present, ✗ absent)"}, "type": "category"},
-                yaxis={"title": {"text": "top-1 accuracy"}, "range": [0, 1.05]},
-            )
-            out.append(f'<div class="chart wide">{figures.render(fig)}</div>')
+            out.append(
+                _grouped_bar_chart(
+                    groups, [GROUP_LABELS[g] for g in present], labels, figures, palette,
+                    f"UrbanCars group accuracy · {_esc(dataset)}", "group (✓ shortcut present, ✗ absent)",
+                    "top-1 accuracy",
+                )
+            )  # fmt: skip
     for dataset in gap_sets:
         out.append(f"<h3>Watermark (ImageNet-W) · {_esc(dataset)}</h3>")
         out.append(watermark_table(rows[(rows.dataset == dataset) & ~rows.metric.isin(list(urban_metrics))]))
