@@ -224,17 +224,19 @@ class Comparison:
         """One line: which model is better on the metric, or that the data cannot tell at level ``alpha``.
 
         Example:
-            >>> Comparison("a", "b", "d", "none", "top1", 0.9, 0.8, 0.1, 0.05, 0.15, 0.001, 500, True, 1000).verdict()
-            'a beats b on top1 (0.9000 vs 0.8000, difference +0.1000 [0.0500, 0.1500], p = 0.001)'
+            >>> c = Comparison("a", "b", "d", "none", "ece", 0.09, 0.05, 0.04, 0.01, 0.07, 0.004, 500, False, 1000)
+            >>> c.verdict()
+            'b beats a on ece (0.0500 vs 0.0900; a − b = +0.0400 [0.0100, 0.0700], p = 0.004)'
         """
+        a_better = (self.difference > 0) == self.higher_is_better
+        first, second = (self.value_a, self.value_b) if a_better else (self.value_b, self.value_a)
         numbers = (
-            f"({self.value_a:.4f} vs {self.value_b:.4f}, difference {self.difference:+.4f} "
+            f"({first:.4f} vs {second:.4f}; {self.model_a} − {self.model_b} = {self.difference:+.4f} "
             f"[{self.ci_low:.4f}, {self.ci_high:.4f}], p = {self.p_value:.3g})"
         )
-        if not self.p_value < alpha:
-            return f"no significant difference between {self.model_a} and {self.model_b} on {self.metric} {numbers}"
-        a_better = (self.difference > 0) == self.higher_is_better
         winner, loser = (self.model_a, self.model_b) if a_better else (self.model_b, self.model_a)
+        if not self.p_value < alpha:
+            return f"no significant difference between {winner} and {loser} on {self.metric} {numbers}"
         return f"{winner} beats {loser} on {self.metric} {numbers}"
 
 
