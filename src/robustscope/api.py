@@ -258,7 +258,9 @@ def _aligned(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
     rows = np.array([row_of[str(s)] for s in a.sample_ids])
     column_of = {name: j for j, name in enumerate(b.class_names)}
     columns = np.array([column_of[name] for name in a.class_names])
-    labels_b = np.array([a.class_names.index(b.class_names[y]) if y >= 0 else -1 for y in b.labels[rows]])
+    index_in_a = {name: j for j, name in enumerate(a.class_names)}
+    b_to_a = np.array([index_in_a[name] for name in b.class_names] + [-1])  # b's label -1 stays -1
+    labels_b = b_to_a[b.labels[rows]]
     if not np.array_equal(labels_b, a.labels):
         raise ValueError("the two models' predictions disagree on the true labels of the same samples")
     aligned_b = Predictions(a.sample_ids, b.logits[rows][:, columns], a.labels, a.factors, list(a.class_names))
