@@ -60,7 +60,7 @@ def test_a_model_against_itself_is_no_difference() -> None:
         compare_metric("top1", a, a[:, :3], y)
 
 
-def test_compare_api_and_cli_on_two_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_api_on_two_models(tmp_path: Path) -> None:
     data = f"folder:{write_colour_folder(tmp_path / 'd', COLOURS, per_class=12, seed=5)}"
     right = colour_model()
     wrong = colour_model(["green", "blue", "red"])  # labels swapped: wrong on blue and green
