@@ -22,7 +22,7 @@ from robustscope.data.benchmarks.imagenet import (
     load_imagenet_val,
 )
 from robustscope.data.benchmarks.imagenet9 import CLASSES as IN9_CLASSES
-from robustscope.data.benchmarks.imagenet9 import VARIANTS, load_imagenet9
+from robustscope.data.benchmarks.imagenet9 import VARIANTS, load_imagenet9, read_in_to_in9
 from robustscope.data.benchmarks.ood import load_ood_folder
 from robustscope.data.benchmarks.roots import BENCHMARK_FOLDERS, benchmark_status, candidate_paths, find_benchmark
 from robustscope.data.registry import DATASET_SCHEMES, load_dataset
@@ -226,30 +226,32 @@ def test_imagenet9_spec_with_variant_and_official_map(tmp_path: Path) -> None:
     root = tmp_path / "bg_challenge"
     write_in9(root, ("original", "mixed_next"))
     assert len(load_dataset(f"imagenet-9:{root}:mixed_next")) == 3
-    assert load_dataset(f"imagenet-9:{root}").metadata["label_sets_exact"] is False
+    shipped = load_dataset(f"imagenet-9:{root}").metadata  # no in_to_in9.json in the folder: the shipped copy
+    assert shipped["label_sets_source"].startswith("official map: MadryLab/backgrounds_challenge")
+    assert len(shipped["label_sets"]["02_wheeled vehicle"]) == 42
     (root / "in_to_in9.json").write_text(json.dumps({"0": 8, "151": 0, "404": -1, "407": 2}))
     ds = load_dataset(f"imagenet-9:{root}")
     assert ds.metadata["label_sets"]["00_dog"] == [151] and ds.metadata["label_sets"]["02_wheeled vehicle"] == [407]
     assert ds.metadata["label_sets_source"].startswith("official map")
 
 
-def test_imagenet9_file_is_consistent() -> None:
-    data = label_set_file("imagenet9")
-    sets = data["label_sets"]
-    assert list(sets) == list(IN9_CLASSES) == data["classes"]
+def test_imagenet9_shipped_map_is_consistent() -> None:
+    data = label_set_file("in_to_in9")
+    sets = read_in_to_in9(data)
+    assert list(sets) == list(IN9_CLASSES)
     everything = [i for members in sets.values() for i in members]
     assert len(everything) == len(set(everything)) and all(0 <= i < 1000 for i in everything)
-    # Ranges that follow from the WordNet hierarchy and the paper's class sizes (Table 4).
+    # Ranges that follow from the WordNet hierarchy (the 9 synsets of the paper's Table 4).
     assert sets["03_reptile"] == list(range(33, 69))
     assert sets["05_insect"] == list(range(300, 327))
     assert sets["07_primate"] == list(range(365, 385))
     assert sets["08_fish"] == [*range(0, 7), *range(389, 398)]
     assert sets["00_dog"] == [i for i in range(151, 269) if i not in (171, 172)]
-    paper = data["paper_counts"]
-    assert {k: len(v) for k, v in sets.items() if k != "02_wheeled vehicle"} == {
-        k: v for k, v in paper.items() if k != "02_wheeled vehicle"
-    }
-    assert data["exact"] is False and "in_to_in9.json" in data["source"]
+    # Class sizes of the paper's Table 4 (Xiao et al., ICLR 2021), every class; the other 630 classes are -1.
+    paper = [116, 52, 42, 36, 35, 27, 26, 20, 16]
+    assert [len(v) for v in sets.values()] == paper
+    assert sorted(int(k) for k in data if not k.startswith("_")) == list(range(1000))
+    assert sum(1 for k, v in data.items() if not k.startswith("_") and v == -1) == 630
 
 
 def test_imagenet9_missing_and_foreign_folders(tmp_path: Path) -> None:

@@ -155,9 +155,11 @@ def test_dollar_street_loader_reads_the_release_csv(data_root: Path) -> None:
     assert m.loc["d1", "region"] == "Africa" and m.loc["d7", "region"] == "Asia" and m.loc["d8", "region"] == "Americas"
     assert m.loc["d1", "region_id"] == "af" and m.loc["d3", "country"] == "Nigeria"
     assert m.loc["d4", "country_id"] == "fr"
-    # right-closed bins at 200 / 684 / 1997 (the authors' categorize_income): 684 is low-mid, 1997 mid-high
+    # right-closed bins at 195 / 685 / 1963 (the authors' categorize_income): 684 is low-mid, 1000 mid-high and
+    # 1997 high (above 1963)
     assert m.income_group.to_dict() == {"d1": "low", "d2": "low", "d3": "low-mid", "d4": "high", "d5": "high",
-                                        "d6": "mid-high", "d7": "low-mid", "d8": "mid-high", "d10": "low"}
+                                        "d6": "mid-high", "d7": "low-mid", "d8": "high", "d10": "low"}
+    assert ds.metadata["income_edges"] == [195.0, 685.0, 1963.0] and ds.metadata["income_bins"] == "authors"
     assert ds.classes[m.loc["d5", "label"]] == "sofa" and m.loc["d1", "path"] == "assets/d1/d1.png"
     assert (ds.root / m.loc["d1", "path"]).is_file()
     # the release's DollarStreetFactors.csv in the folder is joined by whichever key column matches
@@ -201,11 +203,14 @@ def test_geode_loader_reads_index_csv(data_root: Path, tmp_path: Path) -> None:
     assert ds.metadata["dropped_without_imagenet_labels"] == 1 and ds.metadata["external_labels"] is True
     assert m.path.iloc[0] == "images/bag/bag_000.png"
     assert m.region.tolist() == ["Africa", "Africa", "Europe", "Europe", "EastAsia", "WestAsia", "Americas"]
-    # the authors' corrected ("new") object → ImageNet lists: bag = backpack, purse, punching bag, sleeping bag,
-    # plastic bag; the dog list ends with the cairn terrier (192)
+    # the authors' final object → ImageNet lists: bag = backpack, purse, punching bag, sleeping bag, plastic bag,
+    # messenger bag, shopping basket, pencil case (the last three named mailbag, pencil box here); the dog list
+    # has the cairn terrier (192)
     names = imagenet_classes()
     assert [names[int(i)] for i in m.imagenet_indices.iloc[0].split(";")] == [
-        "backpack", "plastic bag", "punching bag", "purse", "sleeping bag"]
+        "backpack", "mailbag", "pencil box", "plastic bag", "punching bag", "purse", "shopping basket",
+        "sleeping bag"]
+    assert ds.metadata["split"] == "all"  # no authors' test CSV in the fixture: every row of index.csv
     assert "192" in m.imagenet_indices.iloc[-1].split(";") and m.object.iloc[1] == "candle"
     # file_path relative to the folder itself is accepted too; an unknown object is named
     flat = tmp_path / "geode-flat"
@@ -262,7 +267,8 @@ def test_group_accuracies_disparities_and_their_intervals() -> None:
 
 
 def test_income_groups_are_right_closed_at_the_papers_edges() -> None:
-    assert income_group([0.0, 200.0, 200.01, 684.0, 684.5, 1997.0, 1997.5, np.nan]) == [
+    # the authors' categorize_income: x <= 195 → Q4, <= 685 → Q3, <= 1963 → Q2, else Q1
+    assert income_group([0.0, 195.0, 195.01, 685.0, 685.5, 1963.0, 1963.5, np.nan]) == [
         "low", "low", "low-mid", "low-mid", "mid-high", "mid-high", "high", ""]
     assert income_group([1.0, 5.0], edges=[2.0], names=["poor", "rich"]) == ["poor", "rich"]
     with pytest.raises(ValueError, match="must increase"):
@@ -379,14 +385,17 @@ def test_suite_end_to_end_matches_hand_computed_values(data_root: Path, isolated
     for region, expected in top5_region.items():
         assert pick(ds, "top5", "region", region).value == pytest.approx(expected)
     assert pick(ds, "top1", "region", "Africa").value == pytest.approx(1 / 3)
-    top5_income = {"low": 2 / 3, "low-mid": 1.0, "mid-high": 1 / 2, "high": 1.0}
+    # bins at 195 / 685 / 1963: low d1 d2 d10, low-mid d3 d7, mid-high d6, high d4 d5 d8 (1997); d2 and d8 wrong
+    top5_income = {"low": 2 / 3, "low-mid": 1.0, "mid-high": 1.0, "high": 2 / 3}
     for group, expected in top5_income.items():
         assert pick(ds, "top5", "income_group", group).value == pytest.approx(expected)
+    assert json.loads(pick(ds, "top5").protocol)["income_edges"] == [195.0, 685.0, 1963.0]
+    assert "income_edges" not in json.loads(pick(geode, "top5").protocol)  # GeoDE has no incomes
     for country, expected in {"Burkina Faso": 0.5, "Nigeria": 1.0, "France": 1.0, "Mexico": 0.5}.items():
         assert pick(ds, "top5", "country", country).value == pytest.approx(expected)
     assert pick(ds, "disparity_europe_africa").value == pytest.approx(1 / 3)
     assert pick(ds, "disparity_max_min").value == pytest.approx(1 / 2)
-    assert pick(ds, "disparity_income").value == pytest.approx(1 / 3)
+    assert pick(ds, "disparity_income").value == pytest.approx(0.0)  # acc(high) 2/3 − acc(low) 2/3
     assert json.loads(pick(ds, "disparity_income").protocol)["k"] == 5
     assert pick(geode, "top1").value == pytest.approx(5 / 7) and pick(geode, "top5").value == pytest.approx(5 / 7)
     geode_region = {"Africa": 0.5, "Europe": 1.0, "EastAsia": 0.0, "WestAsia": 1.0, "Americas": 1.0}
@@ -437,6 +446,8 @@ def test_suite_end_to_end_matches_hand_computed_values(data_root: Path, isolated
                  "Europe - Africa", "Progress gap", "slope(standard) / slope(geographic)"):
         assert text in html_text, text
     assert "1.333" in html_text and "1.429" in html_text and "0.467" in html_text  # slopes and a gap
+    # the income chart's legend names the edges the rows' protocols record (JSON-escaped in the figure data)
+    assert "low \\u2264 $195 \\u003c low-mid \\u2264 $685 \\u003c mid-high \\u2264 $1963" in html_text
     sections, toc = suite_sections(both, _Figures())
     assert ("suite-geography-geography", "geography: Geography and income") in toc
     assert "geo top-5" in sections

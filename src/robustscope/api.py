@@ -14,6 +14,7 @@ import pandas as pd
 
 from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
+from robustscope.data.content_index import ContentIndex
 from robustscope.models.base import Model
 from robustscope.shifts.base import Shift
 
@@ -117,6 +118,7 @@ def evaluate(
     progress: bool = True,
     suite: str = "",
     axis: str = "",
+    max_image_pixels: int | None = None,
 ) -> pd.DataFrame:
     """Evaluate one model on one dataset under each shift; return (and store) the results table.
 
@@ -132,17 +134,22 @@ def evaluate(
             :func:`robustscope.metrics.slicing.slicing_frame`); ``None`` reports the whole set only.
         store: workspace folder (default ``$ROBUSTSCOPE_HOME`` or ``./.robustscope``).
         suite, axis: labels for the rows when a suite runs this evaluation (part of a row's identity).
+        max_image_pixels: images with more pixels are bad images (possible decompression bombs), under
+            ``on_bad_image``; default ``None``: PIL's ``MAX_IMAGE_PIXELS`` (89,478,485).
 
     Returns:
         One row per shift × metric × slice with the columns of the ResultStore
         (``docs/architecture.md``): value, bootstrap CI, n, protocol, … With
         ``on_bad_image="skip"``, ``table.attrs["bad_images"]`` lists the files skipped.
+        ``table.attrs["shards_computed"]`` / ``["shards_reused"]`` count the prediction shards this
+        call computed / found in the store.
 
     Example:
         >>> table = evaluate("file:.robustscope/models/demo-narrow", "synth:demo:test-pose")  # doctest: +SKIP
         >>> table.query("metric == 'top1' and slice_factor == ''")[["shift", "value"]]  # doctest: +SKIP
     """
     from robustscope.engine import PredictionStore, ResultStore, Runner
+    from robustscope.engine.recipes import evaluation_recipe
     from robustscope.metrics.registry import compute_metrics, get_metric
     from robustscope.metrics.slicing import slicing_frame
     from robustscope.shifts.registry import load_shift
@@ -165,8 +172,10 @@ def evaluate(
         device=device,
         on_bad_image=on_bad_image,
         progress=progress,
+        max_image_pixels=max_image_pixels,
+        content_index=ContentIndex(ws.content_index),
     )
-    model_fingerprint, dataset_fingerprint = model.fingerprint(), dataset.fingerprint()
+    model_fingerprint, dataset_fingerprint = model.fingerprint(), dataset.fingerprint(runner.content_index)
     versions = json.dumps(package_versions(), sort_keys=True)
     tables = []
     bad_images: set[str] = set()
@@ -196,8 +205,10 @@ def evaluate(
         rows["suite"], rows["axis"] = suite, axis
         tables.append(rows)
     table = pd.concat(tables, ignore_index=True)
-    ResultStore(ws.results_db).write(table)
+    recipe = evaluation_recipe(model, dataset, table, metrics, columns, n_resamples, seed)  # for results --rebuild
+    ResultStore(ws.results_db).write(table, recipe=recipe)
     table.attrs["bad_images"] = sorted(bad_images)
+    table.attrs["shards_computed"], table.attrs["shards_reused"] = runner.shards_computed, runner.shards_reused
     return table
 
 
@@ -304,7 +315,13 @@ def compare(
 
     models = [load_model(model_a), load_model(model_b)]
     shift = load_shift(shift)
-    runner = Runner(PredictionStore(ws.predictions), batch_size=batch_size, device=device, progress=progress)
+    runner = Runner(
+        PredictionStore(ws.predictions),
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        content_index=ContentIndex(ws.content_index),
+    )
     predictions = _aligned(*(_run_in_dataset_space(runner, m, dataset, shift, seed)[1] for m in models))
     values = [
         float(compute_metrics(p.logits, p.labels, None, [metric], n_resamples=0)["value"].iloc[0]) for p in predictions

@@ -25,6 +25,17 @@ EPILOG = """examples:
 """
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (else a usage error naming the value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _console():
     from rich.console import Console
 
@@ -75,13 +86,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         model, data, shifts=args.shift, metrics=args.metric, slice_by=slice_by, seed=args.seed,
         batch_size=args.batch_size, device=args.device, on_bad_image=args.on_bad_image,
         n_resamples=args.n_resamples, store=workspace(args.workspace), progress=not args.quiet,
+        max_image_pixels=args.max_image_pixels,
     )
     whole = table[table["slice_factor"] == ""][["shift", "metric", "value", "ci_low", "ci_high", "n"]]
     _print_table(whole, title=f"{table['model'].iloc[0]} on {data.name}")
     skipped = table.attrs.get("bad_images", [])
     if skipped:
         _console().print(f"[yellow]skipped {len(skipped)} unreadable image(s)[/yellow], e.g. {skipped[0]}")
+    _console().print(_shards_line(table.attrs.get("shards_computed", 0), table.attrs.get("shards_reused", 0)))
     return 0
+
+
+def _shards_line(computed: int, reused: int) -> str:
+    """How much of a run came from the prediction store: one line for ``robustscope run``."""
+    return f"prediction shards: {computed} computed, {reused} reused from the store"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -109,13 +127,14 @@ def _run_suite(args: argparse.Namespace) -> int:
     result = run_suite(
         args.model, suite, data_root=args.data_root, world=args.world, axes=args.axis, seed=args.seed,
         batch_size=args.batch_size, device=args.device, n_resamples=args.n_resamples,
-        store=workspace(args.workspace), progress=not args.quiet,
+        store=workspace(args.workspace), progress=not args.quiet, max_image_pixels=args.max_image_pixels,
     )
     summary = result.summary()
     if len(summary):
         _print_table(summary, title=f"{suite.name}: headline number per axis")
     for skipped in result.skipped:
         _console().print(f"[yellow]skipped[/yellow] {skipped.axis}/{skipped.role}: {skipped.reason}")
+    _console().print(_shards_line(result.shards_computed, result.shards_reused))
     _console().print(f"{len(result.table)} result rows in {result.seconds:.1f} s; "
                      "robustscope report turns them into HTML")
     return 0
@@ -159,6 +178,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     from robustscope.config import workspace
     from robustscope.engine import ResultStore
 
+    if args.rebuild:
+        return _rebuild_results(args)
     store = ResultStore(workspace(args.workspace).results_db)
     if args.out:
         store.export(Path(args.out), format=args.format)
@@ -170,6 +191,22 @@ def cmd_results(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(frame.to_csv(index=False))
     return 0
+
+
+def _rebuild_results(args: argparse.Namespace) -> int:
+    """Rebuild results.duckdb from recipes and stored predictions; exit 1 when some rows could not be."""
+    from robustscope.config import workspace
+    from robustscope.suites.rebuild import rebuild_results
+
+    report = rebuild_results(workspace(args.workspace))
+    console = _console()
+    if report.previous is not None:
+        console.print(f"previous database moved aside → {report.previous}")
+    console.print(f"rebuilt {report.database}: {report.rows} result rows from {report.recipes} recipe(s), "
+                  "no forward pass")
+    for failure in report.failures:
+        console.print(f"[yellow]not rebuilt[/yellow] {failure}", soft_wrap=True)
+    return 1 if report.failures else 0
 
 
 def cmd_imagenet_x(args: argparse.Namespace) -> int:
@@ -286,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
     run.add_argument("--on-bad-image", choices=["raise", "skip"], default="raise",
                      help="stop on an unreadable image (default) or skip and count it")
+    run.add_argument("--max-image-pixels", type=_positive_int, default=None, metavar="N",
+                     help="images with more pixels are bad images, possible decompression bombs "
+                          "(default: PIL's limit, 89478485)")
     run.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the CIs")
     run.set_defaults(func=cmd_run)
 
@@ -320,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub("results", "print or export the result rows", "robustscope results --format json --out r.json")
     results.add_argument("--format", choices=["csv", "json"], default="csv")
     results.add_argument("--out", help="file to write (default: stdout)")
+    results.add_argument("--rebuild", action="store_true",
+                         help="rebuild the result database from stored predictions (no forward pass); "
+                              "the old file is moved aside, never deleted")
     results.set_defaults(func=cmd_results)
 
     comparing = sub("compare", "paired bootstrap test: does model A beat model B on a metric (same samples)?",

@@ -42,6 +42,11 @@ class Workspace:
     def reports(self) -> Path:
         return self.root / "reports"
 
+    @property
+    def content_index(self) -> Path:
+        """The stat index of image contents (see :mod:`robustscope.data.content_index`)."""
+        return self.root / "content-index.sqlite"
+
 
 def workspace(root: str | Path | None = None) -> Workspace:
     """The workspace at ``root``, else ``$ROBUSTSCOPE_HOME``, else ``./.robustscope``.

@@ -22,6 +22,7 @@ import pandas as pd
 
 from robustscope.api import evaluate, load_dataset, load_model
 from robustscope.config import Workspace, workspace
+from robustscope.data.content_index import ContentIndex
 
 #: The training splits of a demo world and the names of the models trained on them.
 TRAIN_SPLITS = {"train-narrow": "narrow", "train-diverse": "diverse"}
@@ -70,7 +71,8 @@ def train_reference_model(world: str, split: str, short_name: str, ws: Workspace
     from robustscope.train import train_classifier
 
     data = load_dataset(f"synth:{world}:{split}", root=ws.renders, workers=workers, progress=progress)
-    recipe = json.dumps({"arch_kwargs": DEMO_ARCH_KWARGS, "epochs": epochs, "data": data.fingerprint()}, sort_keys=True)
+    fingerprint = data.fingerprint(ContentIndex(ws.content_index))
+    recipe = json.dumps({"arch_kwargs": DEMO_ARCH_KWARGS, "epochs": epochs, "data": fingerprint}, sort_keys=True)
     folder = ws.models / f"{world}-{short_name}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
     if not (folder / "config.json").is_file():
         train_classifier(data, folder, arch_kwargs=DEMO_ARCH_KWARGS, epochs=epochs, seed=0,

@@ -4,44 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from robustscope.errors import BadImageError
+from robustscope.data.content_index import ContentIndex, default_index
+from robustscope.data.images import read_image
 
 #: Columns every manifest has; any other column is a factor.
 MANIFEST_COLUMNS = ("sample_id", "path", "label")
 #: Metadata keys that change how predictions are scored (part of the fingerprint): see
 #: :mod:`robustscope.engine.label_space`.
 SCORING_METADATA = ("label_sets", "set_reduction", "ood", "external_labels")
-
-
-def read_image(path: str | Path) -> Image.Image:
-    """Decode an image file to RGB, raising :class:`BadImageError` that names the file.
-
-    Example:
-        >>> import tempfile, os
-        >>> bad = os.path.join(tempfile.mkdtemp(), "broken.png")
-        >>> _ = open(bad, "wb").write(b"not a png")
-        >>> try:
-        ...     read_image(bad)
-        ... except BadImageError as err:
-        ...     print("broken.png" in str(err))
-        True
-    """
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise BadImageError(str(path), "file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise BadImageError(str(path), f"{type(err).__name__}: {err}") from None
 
 
 @dataclass
@@ -101,9 +80,10 @@ class Dataset:
     def image_path(self, index: int) -> Path:
         return self.root / str(self.manifest.at[index, "path"])
 
-    def load_image(self, index: int) -> Image.Image:
-        """Read sample ``index`` as an RGB PIL image (raises :class:`BadImageError` naming the file)."""
-        return read_image(self.image_path(index))
+    def load_image(self, index: int, max_pixels: int | None = None) -> Image.Image:
+        """Read sample ``index`` as an RGB PIL image (raises :class:`~robustscope.errors.BadImageError` naming
+        the file); images over ``max_pixels`` pixels (default: PIL's limit) are refused (see :func:`read_image`)."""
+        return read_image(self.image_path(index), max_pixels=max_pixels)
 
     def class_names(self) -> list[str]:
         """The class name of every sample, in manifest order."""
@@ -114,11 +94,24 @@ class Dataset:
         frame = self.manifest[rows] if isinstance(rows, pd.Series) else self.manifest.iloc[list(rows)]
         return Dataset(name or self.name, self.root, self.classes, frame.copy(), dict(self.metadata))
 
-    def fingerprint(self) -> str:
-        """Hash of the manifest (ids, paths, labels, factors), class names and file sizes.
+    def fingerprint(self, index: ContentIndex | None = None) -> str:
+        """Hash of the manifest (ids, paths, labels, factors), class names, scoring metadata and the
+        contents of every image file.
 
-        File contents are not read (that would cost a pass over the data); size changes and any
-        manifest change alter the key.
+        Contents are hashed through a stat index (:class:`~robustscope.data.content_index.ContentIndex`,
+        by default the workspace's: :func:`~robustscope.data.content_index.default_index`), so a file
+        is read only when it is new or its size, mtime, ctime or inode changed.
+
+        Example:
+            >>> import pandas as pd, tempfile, pathlib
+            >>> from robustscope.data.content_index import ContentIndex
+            >>> root = pathlib.Path(tempfile.mkdtemp())
+            >>> _ = (root / "a.png").write_bytes(b"one")
+            >>> ds = Dataset("toy", root, ["a"], pd.DataFrame({"sample_id": ["a"], "path": ["a.png"], "label": [0]}))
+            >>> before = ds.fingerprint(ContentIndex(None))
+            >>> _ = (root / "a.png").write_bytes(b"two")  # same size, other bytes
+            >>> ds.fingerprint(ContentIndex(None)) == before
+            False
         """
         digest = hashlib.sha256()
         digest.update("\x1f".join(self.classes).encode())
@@ -127,7 +120,20 @@ class Dataset:
         scoring = {k: self.metadata[k] for k in SCORING_METADATA if k in self.metadata}
         if scoring:
             digest.update(json.dumps(scoring, sort_keys=True, default=str).encode())
-        for relative in self.manifest["path"]:
-            path = self.root / str(relative)
-            digest.update(str(path.stat().st_size if path.exists() else -1).encode())
+        digest.update("\x1f".join(self.file_digests(self.manifest["path"], index)).encode())
         return digest.hexdigest()[:20]
+
+    def file_digests(self, relative_paths: Sequence[str], index: ContentIndex | None = None) -> list[str]:
+        """Content digests of files under :attr:`root` (``"missing"`` for absent ones), through the
+        stat index ``index`` (default: the workspace's), so unchanged files are not read again.
+
+        Example:
+            >>> import pandas as pd, tempfile, pathlib
+            >>> from robustscope.data.content_index import ContentIndex
+            >>> root = pathlib.Path(tempfile.mkdtemp())
+            >>> ds = Dataset("toy", root, ["a"], pd.DataFrame({"sample_id": ["a"], "path": ["a.png"], "label": [0]}))
+            >>> ds.file_digests(["a.png"], ContentIndex(None))
+            ['missing']
+        """
+        paths = [os.path.join(self.root, str(relative)) for relative in relative_paths]
+        return (index or default_index()).digests(paths)

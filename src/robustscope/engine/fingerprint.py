@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from robustscope.shifts.base import Shift
 
 #: Version of the PredictionStore's on-disk format; part of every key, so a format change never
-#: reuses (or misreads) predictions written by older code.
-STORE_FORMAT_VERSION = 1
+#: reuses (or misreads) predictions written by older code. 2: shards and meta.json carry checksums.
+STORE_FORMAT_VERSION = 2
 
 #: Hex characters kept from the sha256 (96 bits: collisions are not a practical concern).
 KEY_LENGTH = 24
@@ -58,8 +58,11 @@ def prediction_key(
 ) -> str:
     """The PredictionStore key of (model, dataset, shift, seed): 24 hex chars of a sha256.
 
-    The model's fingerprint (weights, preprocessing, labels, name) is always part of the key, so
-    two different models never share cached predictions.
+    The model's fingerprint (weights, code, preprocessing, labels, name, version: see
+    :meth:`~robustscope.models.base.Model.fingerprint`) and the dataset's (manifest and file
+    contents, hashed through the workspace's stat index unless ``dataset_fingerprint`` is given:
+    see :meth:`~robustscope.data.base.Dataset.fingerprint`) are always part of the key, so two
+    different models, or a dataset whose images were overwritten, never share cached predictions.
 
     Example:
         >>> import pandas as pd

@@ -10,39 +10,50 @@ Every file is written to a temporary name in the same folder and moved into plac
 ``os.replace``, which is atomic on POSIX: a killed writer leaves either the complete file or none
 (plus, at worst, a temporary file that readers ignore and :meth:`PredictionStore.clean` removes).
 Two processes computing the same shard produce the same content, so last-writer-wins is harmless.
+
+Every file carries a checksum of its content, verified on every read: meta.json the sha256 of its
+JSON, a shard the sha256 of its sample ids, labels, logits, factors and robustscope metadata (in its
+Parquet schema metadata, so it is written atomically with the shard). A file that fails its check, or
+cannot be parsed at all, is moved aside (``NAME.corrupt-<time>``, with a warning naming it) and so
+counts as missing: the Runner recomputes it, and nothing ever reads it. A corrupt meta.json takes the
+key's shards with it, since the shard layout they were cut by is no longer known.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import socket
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robustscope.engine.fingerprint import STORE_FORMAT_VERSION
+from robustscope.engine.integrity import (
+    TMP_SUFFIX,
+    IntegrityFailure,
+    atomic_path,
+    atomic_write_bytes,
+    checksummed_json,
+    host_name,
+    parse_json_object,
+    quarantine,
+    verify_json_object,
+)
 from robustscope.engine.predictions import Predictions
-from robustscope.errors import RobustscopeError, StoreVersionError
+from robustscope.engine.shard_format import FACTOR_PREFIX, Shard, decode_shard, encode_shard, foreign_format_version
+from robustscope.errors import CorruptStoreError, RobustscopeError, StoreVersionError
+
+__all__ = ["FACTOR_PREFIX", "META_NAME", "PredictionStore", "Shard", "atomic_write_bytes", "shard_ranges"]
 
 META_NAME = "meta.json"
-FACTOR_PREFIX = "factor."
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.parquet$")
-_TMP_SUFFIX = ".tmp"
-# Parquet schema-metadata keys; their presence is what makes a shard "ours".
-_MD_FORMAT = b"robustscope.format_version"
-_MD_SHARD = b"robustscope.shard"
-_MD_BAD = b"robustscope.bad_images"
+_TMP_SUFFIX = TMP_SUFFIX
 #: A temporary file older than this is a leftover of a killed writer, whatever its pid says.
 STALE_TMP_SECONDS = 3600.0
 
@@ -64,34 +75,6 @@ def shard_ranges(num_rows: int, shard_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + shard_size, num_rows)) for start in range(0, num_rows, shard_size)]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    with _atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    # The temp name carries host and pid so that clean() can tell a live writer from a dead one.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_host()}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as handle:  # data on disk before the rename makes it visible
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _host() -> str:
-    # Dots would break the parsing of temp names in clean().
-    return socket.gethostname().replace(".", "_") or "host"
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -100,24 +83,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _to_str_or_none(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
-
-
-@dataclass
-class Shard:
-    """One shard read back from disk."""
-
-    index: int
-    sample_ids: np.ndarray
-    labels: np.ndarray
-    logits: np.ndarray
-    factors: pd.DataFrame
-    bad_images: list[dict[str, str]] = field(default_factory=list)
 
 
 class PredictionStore:
@@ -163,31 +128,51 @@ class PredictionStore:
 
     # -- meta --------------------------------------------------------------------------------
     def has_meta(self, key: str) -> bool:
-        """Whether the key has been planned (its meta.json exists)."""
-        return self.meta_path(key).is_file()
+        """Whether the key has been planned: its meta.json exists and passes its checksum.
+
+        A corrupt meta.json is moved aside here (with the key's shards, see :meth:`read_meta`), so a
+        Runner planning the key writes a new one and recomputes its shards.
+        """
+        if not self.meta_path(key).is_file():
+            return False
+        try:
+            self.read_meta(key)
+        except CorruptStoreError:
+            return False
+        return True
 
     def read_meta(self, key: str) -> dict[str, Any]:
-        """The key's meta.json; raises :class:`StoreVersionError` when another format wrote it."""
+        """The key's meta.json, verified against its checksum.
+
+        Raises :class:`StoreVersionError` when another format wrote it, and :class:`CorruptStoreError`
+        when it fails its checksum or is not JSON: the file and the key's shards are then moved
+        aside, so the next run recomputes the key.
+        """
         path = self.meta_path(key)
         try:
-            meta = json.loads(path.read_text())
+            data = path.read_bytes()
         except FileNotFoundError:
             raise RobustscopeError(f"no predictions stored under key {key} (missing {path})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise StoreVersionError(
-                f"{path} is not a robustscope prediction meta file ({err}); delete {path.parent} to recompute"
+        try:
+            meta = parse_json_object(data)
+            # A format change is reported as such (the checksum then says nothing).
+            version = meta.get("format_version")
+            if version != STORE_FORMAT_VERSION:
+                raise StoreVersionError(
+                    f"{path} has prediction-store format version {version!r}, but this robustscope reads "
+                    f"version {STORE_FORMAT_VERSION}. Delete {path.parent} to recompute these predictions, or "
+                    "use the robustscope version that wrote them."
+                )
+            return verify_json_object(meta)
+        except IntegrityFailure as failure:
+            self._quarantine_key(key, f"meta.json: {failure}")
+            raise CorruptStoreError(
+                f"prediction meta file {path} is corrupt ({failure}); moved aside with its shards: rerun to "
+                f"recompute predictions {key}"
             ) from None
-        version = meta.get("format_version") if isinstance(meta, dict) else None
-        if version != STORE_FORMAT_VERSION:
-            raise StoreVersionError(
-                f"{path} has prediction-store format version {version!r}, but this robustscope reads "
-                f"version {STORE_FORMAT_VERSION}. Delete {path.parent} to recompute these predictions, or use "
-                "the robustscope version that wrote them."
-            )
-        return meta
 
     def write_meta(self, key: str, meta: dict[str, Any]) -> dict[str, Any]:
-        """Write meta.json atomically unless one exists (the existing one wins and is returned).
+        """Write meta.json atomically unless a valid one exists (the existing one wins and is returned).
 
         ``format_version`` and ``key`` are filled in; ``num_rows``, ``shard_size``, ``num_shards``
         and ``class_names`` are required.
@@ -197,13 +182,25 @@ class PredictionStore:
         missing = [k for k in ("num_rows", "shard_size", "num_shards", "class_names") if k not in meta]
         if missing:
             raise ValueError(f"meta for {key} lacks {missing}")
-        full = {"format_version": STORE_FORMAT_VERSION, "key": key, **meta}
-        atomic_write_bytes(self.meta_path(key), json.dumps(full, indent=2, sort_keys=True, default=str).encode())
-        return full
+        data = checksummed_json({"format_version": STORE_FORMAT_VERSION, "key": key, **meta})
+        atomic_write_bytes(self.meta_path(key), data)
+        return verify_json_object(parse_json_object(data))
+
+    def _quarantine_key(self, key: str, reason: str) -> None:
+        """Move a key's meta.json and shards aside: its shard layout can no longer be trusted."""
+        folder = self.key_dir(key)
+        shards = sorted(p for p in folder.iterdir() if _SHARD_RE.match(p.name))
+        quarantine(folder / META_NAME, f"{reason}; its {len(shards)} shard(s) moved aside too")
+        for path in shards:
+            quarantine(path, reason, warn=False)
 
     # -- shards ------------------------------------------------------------------------------
     def has_shard(self, key: str, index: int) -> bool:
-        """Whether shard ``index`` is on disk (atomic writes: present means complete)."""
+        """Whether shard ``index`` is on disk (atomic writes: present means complete).
+
+        Its checksum is verified when it is read; one that fails is moved aside then, and from
+        then on counts as missing here.
+        """
         return self.shard_path(key, index).is_file()
 
     def missing_shards(self, key: str, num_shards: int | None = None) -> list[int]:
@@ -232,71 +229,47 @@ class PredictionStore:
         ``bad_images`` are ``{"sample_id", "path", "reason"}`` records of skipped files, kept in the
         shard so a resumed run still reports them.
         """
-        logits = np.ascontiguousarray(logits, dtype=np.float32)
-        n = len(sample_ids)
-        if logits.ndim != 2 or logits.shape[0] != n or len(labels) != n:
-            raise ValueError(f"shard {index}: {n} ids, {len(labels)} labels, logits {logits.shape}")
-        num_classes = logits.shape[1]
-        columns: dict[str, pa.Array] = {
-            "sample_id": pa.array([str(s) for s in sample_ids], type=pa.string()),
-            "label": pa.array(np.asarray(labels, dtype=np.int64), type=pa.int64()),
-            "logits": pa.FixedSizeListArray.from_arrays(pa.array(logits.reshape(-1), type=pa.float32()), num_classes),
-        }
-        if factors is not None:
-            if len(factors) != n:
-                raise ValueError(f"shard {index}: factors have {len(factors)} rows, expected {n}")
-            for name in factors.columns:
-                values = [_to_str_or_none(v) for v in factors[name].tolist()]
-                columns[FACTOR_PREFIX + str(name)] = pa.array(values, type=pa.string())
-        shard_meta = {"index": index, "rows": n, "row_range": list(row_range) if row_range else None}
-        table = pa.table(columns).replace_schema_metadata(
-            {
-                _MD_FORMAT: str(STORE_FORMAT_VERSION).encode(),
-                _MD_SHARD: json.dumps(shard_meta).encode(),
-                _MD_BAD: json.dumps(list(bad_images)).encode(),
-            }
-        )
+        table = encode_shard(index, sample_ids, labels, logits, factors, bad_images, row_range)
         path = self.shard_path(key, index)
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
         return path
 
     def read_shard(self, key: str, index: int) -> Shard:
-        """Read one shard, checking that robustscope's current format wrote it."""
+        """Read one shard, verified against its checksum.
+
+        Raises :class:`StoreVersionError` when another store format wrote it, and
+        :class:`CorruptStoreError` when it fails its checksum or cannot be parsed: the file is then
+        moved aside (a warning names it), so it counts as missing and the next run recomputes it.
+        """
         path = self.shard_path(key, index)
         try:
             table = pq.read_table(path)
         except FileNotFoundError:
             raise RobustscopeError(f"shard {index} of {key} is missing ({path})") from None
-        except (pa.ArrowException, OSError) as err:
+        except PermissionError as err:
+            raise RobustscopeError(f"cannot read {path}: {err.strerror}; make the workspace readable") from None
+        except Exception as err:  # whatever a damaged file makes the Parquet reader raise
+            raise self._corrupt(path, f"unreadable Parquet: {type(err).__name__}: {err}") from None
+        version = foreign_format_version(table)
+        if version is not None:
             raise StoreVersionError(
-                f"{path} is not a readable Parquet shard ({err}); delete it to recompute that shard"
-            ) from None
-        metadata = table.schema.metadata or {}
-        version = metadata.get(_MD_FORMAT, b"").decode() or None
-        expected = {"sample_id": pa.string(), "label": pa.int64()}
-        wrong = [c for c, t in expected.items() if c not in table.column_names or table.schema.field(c).type != t]
-        logits_ok = "logits" in table.column_names and pa.types.is_fixed_size_list(table.schema.field("logits").type)
-        if version != str(STORE_FORMAT_VERSION) or wrong or not logits_ok:
-            raise StoreVersionError(
-                f"{path} is not a prediction shard of store format version {STORE_FORMAT_VERSION} "
-                f"(format version {version!r}, columns {table.column_names}). Delete {path.parent} to recompute."
+                f"{path} is a prediction shard of store format version {version!r}, but this robustscope "
+                f"reads version {STORE_FORMAT_VERSION}. Delete {path.parent} to recompute."
             )
-        logits_type = table.schema.field("logits").type
-        num_classes = logits_type.list_size
-        logits_col = table.column("logits").combine_chunks()
-        logits = logits_col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-        factor_cols = [c for c in table.column_names if c.startswith(FACTOR_PREFIX)]
-        factors = pd.DataFrame(
-            {c[len(FACTOR_PREFIX) :]: table.column(c).to_pylist() for c in factor_cols}, index=range(table.num_rows)
-        )
-        return Shard(
-            index=index,
-            sample_ids=np.asarray(table.column("sample_id").to_pylist(), dtype=object).astype(str),
-            labels=table.column("label").to_numpy().astype(np.int64),
-            logits=logits.reshape(table.num_rows, num_classes),
-            factors=factors,
-            bad_images=json.loads(metadata.get(_MD_BAD, b"[]")),
+        try:
+            return decode_shard(table, index)
+        except Exception as err:  # a table that passed its check yet does not decode is damaged too
+            raise self._corrupt(path, str(err) if isinstance(err, IntegrityFailure) else repr(err)) from None
+
+    @staticmethod
+    def _corrupt(path: Path, reason: str) -> CorruptStoreError:
+        """Move a shard that failed its check aside; the error that reports it."""
+        moved = quarantine(path, reason)
+        return CorruptStoreError(
+            f"prediction shard {path} is corrupt ({reason}); "
+            + (f"moved aside to {moved.name}: " if moved else "")
+            + "rerun to recompute it"
         )
 
     def load(self, key: str) -> Predictions:
@@ -318,7 +291,15 @@ class PredictionStore:
                 "run the Runner again to compute them"
             )
         class_names = list(meta["class_names"])
-        shards = [self.read_shard(key, i) for i in range(int(meta["num_shards"]))]
+        shards, corrupt = [], []
+        for index in range(int(meta["num_shards"])):
+            try:  # check every shard, so that one rerun recomputes all the damaged ones
+                shards.append(self.read_shard(key, index))
+            except CorruptStoreError as err:
+                corrupt.append(str(err))
+        if corrupt:
+            more = f" (and {len(corrupt) - 1} more corrupt shard(s))" if len(corrupt) > 1 else ""
+            raise CorruptStoreError(corrupt[0] + more)
         bad = [record for shard in shards for record in shard.bad_images]
         ranges = shard_ranges(int(meta["num_rows"]), int(meta["shard_size"]))
         if len(ranges) != len(shards):
@@ -358,7 +339,7 @@ class PredictionStore:
         else:
             folders = [p for p in self.root.iterdir() if p.is_dir()] if self.root.is_dir() else []
         removed: list[Path] = []
-        host = _host()
+        host = host_name()
         now = time.time()
         for folder in folders:
             if not folder.is_dir():

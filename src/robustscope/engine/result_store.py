@@ -4,6 +4,11 @@ Every operation opens its own connection and closes it, so several processes can
 DuckDB lets one process hold a file at a time, and a process that finds it locked retries
 briefly. Writes run in one transaction and replace rows with the same identity, so recomputing a
 metric never duplicates it.
+
+Each write also records its recipe (:mod:`robustscope.engine.recipes`) beside the database, so a
+damaged database is rebuilt from stored predictions (``robustscope results --rebuild``). A damaged
+file, a full disk or a read-only folder is one error line naming the file and the fix
+(:mod:`robustscope.engine.database_health`), never a DuckDB traceback.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from robustscope.engine.prediction_store import atomic_write_bytes
-from robustscope.errors import StoreVersionError
+from robustscope.engine.database_health import REBUILD_HINT, explain, is_lock_error, rollback
+from robustscope.engine.integrity import atomic_write_bytes
+from robustscope.engine.recipes import RecipeBook
+from robustscope.errors import StorageError, StoreLockedError, StoreVersionError
 from robustscope.registry import suggest
 
 #: Bump when the ``results`` table changes; a file with another version is migrated (see
@@ -89,11 +96,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _is_lock_error(err: Exception) -> bool:
-    text = str(err).lower()
-    return "lock" in text or "conflicting" in text or "being used by another process" in text
-
-
 def _json_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -126,36 +128,51 @@ class ResultStore:
     def __init__(self, path: str | Path, lock_timeout: float = 30.0):
         self.path = Path(path).expanduser()
         self.lock_timeout = lock_timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError.from_os_error(self.path.parent, err) from None
         self._initialise()
 
     def __repr__(self) -> str:
         return f"ResultStore({str(self.path)!r})"
 
     # -- connections ----------------------------------------------------------------------------
+    @property
+    def recipes(self) -> RecipeBook:
+        """How each group of rows was computed (``results.recipes/`` beside ``results.duckdb``)."""
+        return RecipeBook(self.path.with_name(self.path.stem + ".recipes"))
+
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection, retried while another process holds the file's lock."""
+        """A short-lived connection, retried while another process holds the file's lock.
+
+        A damaged file, a full disk or a read-only folder raises one :class:`~robustscope.errors.RobustscopeError`
+        naming the file and the fix (:func:`robustscope.engine.database_health.explain`); errors in the
+        caller's SQL are left as DuckDB raised them.
+        """
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         while True:
             try:
                 con = duckdb.connect(str(self.path), read_only=read_only)
                 break
-            except (duckdb.IOException, duckdb.ConnectionException) as err:
-                if not _is_lock_error(err):
-                    raise StoreVersionError(
-                        f"{self.path} cannot be opened as a robustscope result store ({err}). Is it a DuckDB "
-                        "file written by a compatible DuckDB version? Move it aside to start a new store."
-                    ) from None
+            except duckdb.Error as err:
+                if not is_lock_error(err):
+                    raise explain(self.path, err) from None
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{self.path} stayed locked by another process for {self.lock_timeout:.0f} s: {err}"
+                    raise StoreLockedError(
+                        f"{self.path} stayed locked by another process for {self.lock_timeout:.0f} s ({err}); "
+                        "wait for it to finish, or stop it"
                     ) from None
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
         try:
             yield con
+        except duckdb.ProgrammingError:  # the SQL itself is wrong (parser, binder, catalog): not the file
+            raise
+        except duckdb.Error as err:
+            raise explain(self.path, err) from None
         finally:
             con.close()
 
@@ -169,11 +186,15 @@ class ResultStore:
             if self._check_schema(con, migrate=True):
                 return
             con.execute("BEGIN TRANSACTION")
-            con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            columns = ", ".join(f"{name} {kind}" for name, kind in RESULT_COLUMNS.items())
-            con.execute(f"CREATE TABLE IF NOT EXISTS results ({columns})")
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            con.execute("COMMIT")
+            try:
+                con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+                columns = ", ".join(f"{name} {kind}" for name, kind in RESULT_COLUMNS.items())
+                con.execute(f"CREATE TABLE IF NOT EXISTS results ({columns})")
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+                con.execute("COMMIT")
+            except BaseException:
+                rollback(con)
+                raise
 
     def _check_schema(self, con: duckdb.DuckDBPyConnection, migrate: bool) -> bool:
         """True when the store is initialised with our schema; raise when it has another one.
@@ -195,14 +216,14 @@ class ResultStore:
         if version != str(SCHEMA_VERSION):
             raise StoreVersionError(
                 f"{self.path} has result-store schema version {version!r}, but this robustscope reads version "
-                f"{SCHEMA_VERSION}. Use the robustscope version that wrote it, export it and start a new store, "
-                "or move the file aside."
+                f"{SCHEMA_VERSION}. Use the robustscope version that wrote it to export it, "
+                f"or {REBUILD_HINT}"
             )
         columns = [row[0] for row in con.execute("DESCRIBE results").fetchall()] if "results" in tables else []
         if columns != list(RESULT_COLUMNS):
             raise StoreVersionError(
                 f"{self.path}: table results has columns {columns}, expected {list(RESULT_COLUMNS)} "
-                f"(schema version {SCHEMA_VERSION}); move the file aside to start a new store"
+                f"(schema version {SCHEMA_VERSION}); {REBUILD_HINT}"
             )
         return True
 
@@ -217,7 +238,7 @@ class ResultStore:
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
         return str(version)
 
@@ -262,14 +283,19 @@ class ResultStore:
         frame = frame.drop_duplicates(list(IDENTITY_COLUMNS), keep="last")
         return frame[list(RESULT_COLUMNS)].reset_index(drop=True)
 
-    def write(self, rows: pd.DataFrame) -> int:
+    def write(self, rows: pd.DataFrame, recipe: dict[str, Any] | None = None) -> int:
         """Insert rows, replacing stored rows with the same identity; returns the number written.
 
         Identity: :data:`IDENTITY_COLUMNS` (model and dataset fingerprints, shift, metric, slice).
+        ``recipe`` says how the rows were computed from stored predictions (see
+        :mod:`robustscope.engine.recipes`); it is recorded first, so rows in the database always
+        have one and ``robustscope results --rebuild`` can recompute them.
         """
         frame = self.normalise(rows)
         if frame.empty:
             return 0
+        if recipe is not None:
+            self.recipes.record(recipe)
         match = " AND ".join(f"r.{c} = i.{c}" for c in IDENTITY_COLUMNS)
         columns = ", ".join(RESULT_COLUMNS)
         with self.connect() as con:
@@ -280,7 +306,7 @@ class ResultStore:
                 con.execute(f"INSERT INTO results ({columns}) SELECT {columns} FROM incoming")
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                rollback(con)  # the original error, not DuckDB's "cannot rollback", is what went wrong
                 raise
             finally:
                 con.unregister("incoming")

@@ -19,10 +19,18 @@ import torch
 import torch.utils.data as tud
 
 from robustscope.data.base import Dataset
+from robustscope.data.content_index import ContentIndex
 from robustscope.engine.fingerprint import prediction_key
 from robustscope.engine.prediction_store import PredictionStore, shard_ranges
 from robustscope.engine.predictions import Predictions
-from robustscope.errors import BadImageError, LabelSpaceError, NonFiniteLogitsError
+from robustscope.engine.recipes import is_replaying
+from robustscope.errors import (
+    BadImageError,
+    CorruptStoreError,
+    LabelSpaceError,
+    NonFiniteLogitsError,
+    RobustscopeError,
+)
 from robustscope.models.base import Model
 from robustscope.models.preprocessing import Preprocessing
 from robustscope.registry import suggest
@@ -42,6 +50,7 @@ class ShardTask:
         label_map: dataset label index → model logit index (``-1`` for classes no sample uses).
         batch_size, device, num_workers: how to compute it.
         on_bad_image: ``"raise"`` or ``"skip"``.
+        max_image_pixels: images with more pixels are bad images (``None``: PIL's limit).
         store_root: the :class:`PredictionStore` root the shard is written to.
 
     Example:
@@ -62,6 +71,7 @@ class ShardTask:
     on_bad_image: str = "raise"
     store_root: str = "."
     num_workers: int = 0
+    max_image_pixels: int | None = None
 
     @property
     def num_rows(self) -> int:
@@ -113,7 +123,7 @@ def label_mapping(model: Model, dataset: Dataset) -> tuple[int, ...]:
     Example:
         >>> import pandas as pd
         >>> from torch import nn
-        >>> model = Model.from_module(nn.Identity(), labels=["dog", "cat"])
+        >>> model = Model.from_module(nn.Identity(), preprocessing=Preprocessing(8, 1.0), labels=["dog", "cat"])
         >>> data = Dataset("toy", ".", ["cat", "dog"],
         ...                pd.DataFrame({"sample_id": ["a"], "path": ["a.png"], "label": [1]}))
         >>> label_mapping(model, data)
@@ -149,16 +159,17 @@ class _RowImages(tud.Dataset):
     so the error travels as ``(path, message)`` and is raised or recorded in the main process.
     """
 
-    def __init__(self, dataset: Dataset, preprocessing: Preprocessing):
+    def __init__(self, dataset: Dataset, preprocessing: Preprocessing, max_pixels: int | None = None):
         self.dataset = dataset
         self.preprocessing = preprocessing
+        self.max_pixels = max_pixels
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, row: int) -> tuple[int, torch.Tensor | None, str | None, str | None]:
         try:
-            image = self.dataset.load_image(row)
+            image = self.dataset.load_image(row, max_pixels=self.max_pixels)
         except BadImageError as err:
             return row, None, str(err.path), str(err)
         return row, self.preprocessing.to_tensor(image), None, None
@@ -204,8 +215,10 @@ def _check_same_run(tasks: Sequence[ShardTask]) -> None:
             task.model is first.model
             and task.dataset is first.dataset
             and task.shift is first.shift
-            and (task.key, task.seed, task.device, task.batch_size, task.on_bad_image, task.store_root)
-            == (first.key, first.seed, first.device, first.batch_size, first.on_bad_image, first.store_root)
+            and (task.key, task.seed, task.device, task.batch_size, task.on_bad_image, task.store_root,
+                 task.max_image_pixels)
+            == (first.key, first.seed, first.device, first.batch_size, first.on_bad_image, first.store_root,
+                first.max_image_pixels)
         )
         if not same:
             raise ValueError("execute_tasks: all tasks must come from one Runner.plan() call")
@@ -244,7 +257,7 @@ def execute_tasks(
     dataset_labels = dataset.manifest["label"].to_numpy()
     factor_frame = dataset.manifest[dataset.factor_columns]
     loader = tud.DataLoader(
-        _RowImages(dataset, model.preprocessing),
+        _RowImages(dataset, model.preprocessing, first.max_image_pixels),
         batch_sampler=_batches(tasks),
         num_workers=first.num_workers,
         collate_fn=_collate,
@@ -371,14 +384,7 @@ def _write_shard(
 
 def _describe(model: Model, fingerprint: str) -> dict[str, Any]:
     """``Model.describe()`` reusing a computed fingerprint: hashing large weights twice costs seconds."""
-    return {
-        "name": model.name,
-        "fingerprint": fingerprint,
-        "preprocessing": model.preprocessing.to_dict(),
-        "label_space": model.label_space,
-        "num_classes": model.num_classes,
-        **model.metadata,
-    }
+    return model.describe(fingerprint)
 
 
 def _bound(shift: Shift, model: Model, dataset: Dataset) -> Shift:
@@ -399,7 +405,15 @@ class Runner:
         num_workers: DataLoader processes decoding images (0: decode in this process).
         on_bad_image: ``"raise"`` (default; :class:`BadImageError` names the file) or ``"skip"``
             (skip and report the files in :attr:`RunResult.bad_images`).
+        max_image_pixels: images with more pixels are bad images, possible decompression bombs
+            (default ``None``: PIL's ``MAX_IMAGE_PIXELS``); see :func:`robustscope.data.read_image`.
         progress: show a rich progress bar (samples/s) on stderr.
+        content_index: the stat index through which datasets' file contents are hashed for their
+            fingerprints (default: the workspace's, :func:`robustscope.data.content_index.default_index`).
+
+    Attributes:
+        shards_computed, shards_reused: shards computed / found on disk by every :meth:`run` of this
+            runner so far (each :class:`RunResult` has its own).
 
     Example:
         >>> # runner = Runner(PredictionStore(ws.predictions), batch_size=128, device="cuda")
@@ -417,11 +431,18 @@ class Runner:
         num_workers: int = 0,
         on_bad_image: str = "raise",
         progress: bool = True,
+        max_image_pixels: int | None = None,
+        content_index: ContentIndex | None = None,
     ):
         if on_bad_image not in BAD_IMAGE_POLICIES:
             raise ValueError(f"on_bad_image must be one of {BAD_IMAGE_POLICIES}, got {on_bad_image!r}")
         if batch_size < 1 or shard_size < 1 or num_workers < 0:
             raise ValueError("batch_size and shard_size must be >= 1 and num_workers >= 0")
+        if max_image_pixels is not None and (isinstance(max_image_pixels, bool) or int(max_image_pixels) < 1):
+            raise RobustscopeError(
+                f"max_image_pixels must be a positive number of pixels, got {max_image_pixels!r}; "
+                "leave it unset (None) for PIL's limit"
+            )
         self.store = store if isinstance(store, PredictionStore) else PredictionStore(store)
         self.batch_size = batch_size
         self.shard_size = shard_size
@@ -429,10 +450,15 @@ class Runner:
         self.num_workers = num_workers
         self.on_bad_image = on_bad_image
         self.progress = progress
+        self.max_image_pixels = max_image_pixels
+        self.content_index = content_index
+        self.shards_computed = 0
+        self.shards_reused = 0
 
     def key(self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0) -> str:
         """The prediction key this runner would use (no forward pass, nothing written)."""
-        return prediction_key(model, dataset, _bound(shift or Identity(), model, dataset), seed)
+        shift = _bound(shift or Identity(), model, dataset)
+        return prediction_key(model, dataset, shift, seed, dataset_fingerprint=dataset.fingerprint(self.content_index))
 
     def plan(self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0) -> list[ShardTask]:
         """The shards still missing for (model, dataset, shift, seed), as tasks.
@@ -453,7 +479,8 @@ class Runner:
     ) -> tuple[str, dict[str, Any], list[ShardTask]]:
         label_map = label_mapping(model, dataset)
         shift = _bound(shift, model, dataset)  # shifts that read the dataset (masks…) get it here
-        model_fp, dataset_fp = model_fp or model.fingerprint(), dataset_fp or dataset.fingerprint()
+        model_fp = model_fp or model.fingerprint()
+        dataset_fp = dataset_fp or dataset.fingerprint(self.content_index)
         key = prediction_key(model, dataset, shift, seed, model_fingerprint=model_fp, dataset_fingerprint=dataset_fp)
         meta = self._ensure_meta(key, model, dataset, shift, seed, model_fp, dataset_fp)
         ranges = shard_ranges(len(dataset), int(meta["shard_size"]))
@@ -472,6 +499,7 @@ class Runner:
                 on_bad_image=self.on_bad_image,
                 store_root=str(self.store.root),
                 num_workers=self.num_workers,
+                max_image_pixels=self.max_image_pixels,
             )
             for index in self.store.missing_shards(key, len(ranges))
         ]
@@ -502,7 +530,16 @@ class Runner:
         if tasks:
             self._execute(tasks, f"{model.name} · {dataset.name} · {shift.spec()}")
         self.store.clean(key)
-        predictions, bad = self.store.load_with_bad_images(key)
+        try:
+            predictions, bad = self.store.load_with_bad_images(key)
+        except CorruptStoreError:
+            # The store moved what failed its checksum aside (a warning names each file), so those
+            # shards count as missing now: plan again to recompute exactly them, never using the damaged ones.
+            key, meta, again = self._plan(model, dataset, shift, seed, model_fingerprint, dataset_fingerprint)
+            if again:
+                self._execute(again, f"{model.name} · {dataset.name} · {shift.spec()} (recomputing damaged shards)")
+            tasks = list({task.shard_index: task for task in [*tasks, *again]}.values())
+            predictions, bad = self.store.load_with_bad_images(key)
         if bad and self.on_bad_image == "raise":
             first = bad[0]
             raise BadImageError(
@@ -510,13 +547,16 @@ class Runner:
                 f"skipped by an earlier run with on_bad_image='skip' (predictions {key}; "
                 f"{len(bad)} skipped in all): {first.get('reason', '')}",
             )
-        return RunResult(
+        result = RunResult(
             key=key,
             predictions=predictions,
             shards_computed=len(tasks),
             shards_reused=int(meta["num_shards"]) - len(tasks),
             bad_images=[record["path"] for record in bad],
         )
+        self.shards_computed += result.shards_computed
+        self.shards_reused += result.shards_reused
+        return result
 
     # -- internals ------------------------------------------------------------------------------
     def _ensure_meta(
@@ -543,6 +583,11 @@ class Runner:
         )
 
     def _execute(self, tasks: list[ShardTask], description: str) -> list[ShardOutcome]:
+        if is_replaying():  # rebuilding results from stored predictions: a forward pass is a bug, not a fallback
+            raise RobustscopeError(
+                f"predictions {tasks[0].key} ({description}) are not stored: {len(tasks)} shard(s) missing or "
+                "damaged, and rebuilding results runs no forward pass; rerun the evaluation to recompute them"
+            )
         from rich.console import Console
         from rich.progress import (
             BarColumn,

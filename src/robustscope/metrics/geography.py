@@ -21,10 +21,12 @@ Pure numpy/pandas functions behind the ``geography`` axis (:mod:`robustscope.sui
   factors counted 5 times or fewer are zeroed first (``ErrorRatio._compute_error_ratio`` and
   ``filter_low_count_factors``).
 
-Income groups follow Richards et al.'s Dollar Street evaluation (``manual_dollarstreet_results/
-dollarstreet_evaluation.py``, ``categorize_income``): monthly income per person (USD, PPP) binned at 200, 684
-and 1997, the quartiles of the 4,308 images of ``images_v2_imagenet_test.csv``. The authors name the bins
-Q4 (lowest) … Q1 (highest); here they are ``low``, ``low-mid``, ``mid-high`` and ``high``.
+Income groups follow Richards et al.'s paper-time code (``facebookresearch/Geographic_Generalization`` commit
+983f5fafc14458c43e0dd17099df4cf2268c3685, ``datasets/dollarstreet_kaggle.py``, ``categorize_income``): monthly
+income per person (USD, PPP) in right-closed bins at 195, 685 and 1963 (:data:`PAPER_INCOME_EDGES`), the quartiles
+of Dollar Street's ImageNet train and test CSVs together. The authors name the bins Q4 (lowest) … Q1 (highest);
+here they are ``low``, ``low-mid``, ``mid-high`` and ``high``. The edges are a parameter (``income_group(...,
+edges=)``, the loader's ``income_bins``, the ``geography`` suite's ``income_edges``).
 
 Confidence intervals are percentile bootstraps (Efron & Tibshirani 1993): over images for an accuracy, within
 each group separately (stratified) for a disparity between groups, and over models for slopes and the gap.
@@ -42,6 +44,7 @@ from robustscope.data.benchmarks.index_sets import (
     INCOME_GROUPS,
     PAPER_INCOME_EDGES,
     format_index_set,
+    income_edges_for,
     income_group,
     income_quartile_edges,
     parse_index_set,
@@ -60,6 +63,7 @@ __all__ = [
     "factor_error_ratio_table",
     "format_index_set",
     "group_accuracy",
+    "income_edges_for",
     "income_group",
     "income_quartile_edges",
     "linear_fit",

@@ -1,4 +1,5 @@
-"""``file:PATH``: a local checkpoint — safetensors or a weights-only state dict, or TorchScript.
+"""``file:PATH``: a local checkpoint — safetensors or a weights-only state dict, a ``torch.export`` archive
+(``.pt2``), or TorchScript.
 
 A checkpoint is weights plus a ``config.json`` beside it::
 
@@ -7,9 +8,17 @@ A checkpoint is weights plus a ``config.json`` beside it::
      "preprocessing": {"input_size": 64, "crop_pct": 1.0, "interpolation": "bicubic",
                        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
 
-``PATH`` is the weights file or a folder holding ``model.safetensors`` (or ``model.pt``, or a
-TorchScript ``model.ts``) and ``config.json``. Pickles are only ever read with
-``torch.load(weights_only=True)``: arbitrary objects are refused, never executed.
+``PATH`` is the weights file or a folder holding ``model.safetensors`` (or ``model.pt``, a
+``torch.export`` archive ``model.pt2``, or a TorchScript ``model.ts``) and ``config.json``; for code
+formats (``.pt2``, TorchScript) the config gives ``labels`` and ``preprocessing`` only. Pickles are
+only ever read with ``torch.load(weights_only=True)``: arbitrary objects are refused, never executed.
+
+``.pt2`` archives (``torch.export.save``) are the successor of TorchScript, which torch 2.14
+deprecates (it warns on every load; it still works here). ``torch.export.load`` itself is *not*
+pickle-free in torch 2.14 (its docstring: "uses pickle under the hood"; it unpickles tensor
+subclasses, opaque objects and, on a failed weights-only read, sample inputs, and evaluates shape
+expressions with ``sympy.sympify``): :mod:`robustscope.models.exported` checks an archive first and
+refuses every entry that would run code, so only plain-tensor exports load.
 """
 
 from __future__ import annotations
@@ -26,13 +35,16 @@ from torch import nn
 
 from robustscope.errors import CheckpointError
 from robustscope.models.base import Model
+from robustscope.models.exported import is_export_archive, load_export_archive
 from robustscope.models.labels import generic_labels
 from robustscope.models.networks import build_network
 from robustscope.models.preprocessing import Preprocessing
 
 CONFIG_NAME = "config.json"
 #: Weight file names looked for, in order, when PATH is a folder.
-WEIGHT_NAMES = ("model.safetensors", "model.pt", "model.pth", "model.bin", "model.ts", "model.torchscript")
+WEIGHT_NAMES = (
+    "model.safetensors", "model.pt", "model.pth", "model.bin", "model.pt2", "model.ts", "model.torchscript",
+)
 
 _SAFE_HINT = (
     "Save plain weights instead: safetensors.torch.save_file(model.state_dict(), 'model.safetensors') "
@@ -59,7 +71,8 @@ def find_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
             if (path / name).is_file():
                 config = path / CONFIG_NAME
                 return path / name, config if config.is_file() else None
-        candidates = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".pt", ".pth", ".bin", ".ts"})
+        suffixes = {".safetensors", ".pt", ".pth", ".bin", ".pt2", ".ts"}
+        candidates = sorted(p for p in path.iterdir() if p.suffix in suffixes)
         if len(candidates) != 1:
             raise CheckpointError(
                 f"{path} is a folder without {' / '.join(WEIGHT_NAMES[:2])}"
@@ -169,11 +182,11 @@ def load_file(
     """Load ``file:PATH`` as a :class:`Model`; keyword options override the checkpoint's ``config.json``.
 
     Args:
-        path: weights file (``.safetensors``, ``.pt``/``.pth``/``.bin`` state dict, TorchScript) or a
-            folder holding ``model.safetensors`` + ``config.json``.
+        path: weights file (``.safetensors``, ``.pt``/``.pth``/``.bin`` state dict, ``torch.export``
+            ``.pt2`` archive, TorchScript) or a folder holding ``model.safetensors`` + ``config.json``.
         config: another config file, or the config itself as a dict.
         arch, arch_kwargs: the architecture (``smallcnn``, ``timm:NAME``, ``tv:NAME``) and its
-            constructor arguments; not used for TorchScript.
+            constructor arguments; not used for ``.pt2`` and TorchScript (they carry their code).
         labels: class names, one per logit.
         preprocessing: a :class:`Preprocessing` or its dict.
         strict: require the weights to match the architecture's parameters exactly.
@@ -185,7 +198,8 @@ def load_file(
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> save_file(SmallCNN(2, width=8).state_dict(), str(folder / "model.safetensors"))
         >>> _ = (folder / "config.json").write_text(json.dumps(
-        ...     {"arch": "smallcnn", "arch_kwargs": {"width": 8}, "labels": ["a", "b"]}))
+        ...     {"arch": "smallcnn", "arch_kwargs": {"width": 8}, "labels": ["a", "b"],
+        ...      "preprocessing": {"input_size": 32, "crop_pct": 1.0}}))
         >>> load_file(str(folder)).labels
         ['a', 'b']
     """
@@ -200,9 +214,13 @@ def load_file(
         settings["preprocessing"] = preprocessing
     where = str(config_path or "the options")
 
-    torchscript = weights_path.suffix != ".safetensors" and is_torchscript(weights_path)
-    if torchscript:
-        network: nn.Module = torch.jit.load(str(weights_path), map_location="cpu")
+    exported = weights_path.suffix != ".safetensors" and is_export_archive(weights_path)
+    torchscript = not exported and weights_path.suffix != ".safetensors" and is_torchscript(weights_path)
+    if exported:
+        network: nn.Module = load_export_archive(weights_path)
+        kind = "torch.export"
+    elif torchscript:
+        network = torch.jit.load(str(weights_path), map_location="cpu")
         kind = "torchscript"
     else:
         kind = "safetensors" if weights_path.suffix == ".safetensors" else "state_dict"

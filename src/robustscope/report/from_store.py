@@ -22,7 +22,7 @@ from robustscope.metrics.ood import ood_score
 from robustscope.report.html import write_report
 from robustscope.report.suite import HEADLINE_OOD_SCORE, ScoreHistogram, score_histogram
 
-__all__ = ["ood_histograms_from_store", "reliability_from_store", "report_from_store"]
+__all__ = ["models_from_store", "ood_histograms_from_store", "reliability_from_store", "report_from_store"]
 
 DEFAULT_BINS = 15  # ImageNet-X's choice, and the ``ece`` metric's
 
@@ -143,6 +143,34 @@ def _protocol_id_dataset(rows: pd.DataFrame, run: object) -> str:
     return "ID"
 
 
+def models_from_store(workspace: Workspace, rows: pd.DataFrame) -> list[dict[str, object]]:
+    """The ``Model.describe()`` record of each model in ``rows``, read from its predictions' metadata.
+
+    One per model fingerprint, in row order; a key whose metadata is gone or unreadable is skipped
+    (the report then lists fewer models, its numbers stay valid).
+
+    Example:
+        >>> from robustscope.config import Workspace
+        >>> models_from_store(Workspace(Path("/nonexistent")), pd.DataFrame(columns=["prediction_key"]))
+        []
+    """
+    if rows.empty or "prediction_key" not in rows.columns:
+        return []
+    from robustscope.engine.prediction_store import PredictionStore
+
+    store = PredictionStore(workspace.predictions)
+    models: dict[str, dict[str, object]] = {}
+    keys = rows.drop_duplicates("model_fingerprint") if "model_fingerprint" in rows.columns else rows
+    for key in keys["prediction_key"].astype(str):
+        first_key = key.split("+")[0]  # an OOD row names "<id_key>+<ood_key>"
+        try:
+            info = dict(store.read_meta(first_key).get("model") or {})
+        except (RobustscopeError, OSError, ValueError):
+            continue
+        models.setdefault(str(info.get("fingerprint") or info.get("name")), info)
+    return list(models.values())
+
+
 def report_from_store(
     workspace: Workspace,
     out_path: Path,
@@ -179,4 +207,5 @@ def report_from_store(
         title=title,
         suite_reliability=reliability_from_store(workspace, in_suite[axis[suite != ""] == "calibration"]),
         score_histograms=ood_histograms_from_store(workspace, in_suite),
+        models=models_from_store(workspace, rows),
     )

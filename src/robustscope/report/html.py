@@ -55,6 +55,7 @@ table.results th.model, table.results td.model { text-align: left; font-weight: 
 table.results td.best .v { font-weight: 700; color: #0b6e4f; }
 table.results .ci { color: #7b8794; font-size: 11px; }
 table.results td.empty { color: #bcccdc; text-align: center; }
+table.results td.transform { text-align: left; } .assumed { color: #b44d12; font-weight: 600; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
 .chart { min-height: 200px; }
 .chart.wide { max-width: 1100px; }
@@ -413,6 +414,7 @@ def write_report(
     title: str = "robustscope report",
     suite_reliability: Sequence[tuple[str, str, str, ReliabilityCurve]] = (),
     score_histograms: Sequence[ScoreHistogram] = (),
+    models: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -429,6 +431,9 @@ def write_report(
     headline numbers) and one section per axis present (:func:`robustscope.report.suite.suite_sections`);
     the calibration view draws ``suite_reliability`` curves and the OOD view the ``score_histograms``
     (both read from stored predictions by :func:`robustscope.report.from_store.report_from_store`).
+    ``models`` (``Model.describe()`` dicts, as stored beside predictions) add a section listing each
+    model's effective input transform and the preprocessing values that were assumed
+    (:func:`robustscope.report.views_models.models_section`).
     plotly.js is inlined once, so the file opens offline; the write is atomic (temporary file, then rename).
 
     Example:
@@ -441,6 +446,7 @@ def write_report(
     """
     from robustscope import __version__
     from robustscope.report.suite import suite_sections
+    from robustscope.report.views_models import models_section
 
     df = _prepare(results)
     out_path = Path(out_path)
@@ -491,6 +497,7 @@ def write_report(
 </header>
 <main>
 {nav}
+{models_section(models)}
 {suites}
 {plain_sections}
 </main>

@@ -36,6 +36,22 @@ _BENCHMARK_COLOURS = ("#3b6fb6", "#d64541", "#2e8b57", "#e0a030", "#6c4f9e", "#1
 REPORT_RESAMPLES = 200
 
 
+def _income_note(rows: pd.DataFrame) -> str:
+    """The income bins the rows' protocols name (``income_edges``), as a subtitle; empty if they name none.
+
+    Example:
+        >>> _income_note(pd.DataFrame({"protocol": ['{"income_edges": [195.0, 685.0, 1963.0]}']}))
+        '<br><sub>monthly income per person: low ≤ $195 < low-mid ≤ $685 < mid-high ≤ $1963 < high</sub>'
+    """
+    edges = {tuple(e) for e in rows.protocol.map(lambda p: _field(p, "income_edges", None)) if e}
+    if len(edges) != 1:  # none recorded, or rows of differently binned runs: no single legend is true
+        return ""
+    low, mid, high = (f"${e:g}" for e in next(iter(edges)))
+    return (
+        f"<br><sub>monthly income per person: low ≤ {low} < low-mid ≤ {mid} < mid-high ≤ {high} < high</sub>"
+    )
+
+
 def _field(protocol: object, name: str, default: object = "") -> object:
     try:
         return json.loads(str(protocol)).get(name, default)
@@ -259,8 +275,7 @@ def geography_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> 
                     order,
                     figures,
                     palette,
-                    f"{_esc(metric)} by income group · {_esc(dataset)}<br><sub>monthly income per "
-                    "person: low ≤ $200 < low-mid ≤ $684 < mid-high ≤ $1997 < high</sub>",
+                    f"{_esc(metric)} by income group · {_esc(dataset)}{_income_note(incomes)}",
                     "income group",
                     metric,
                 )

@@ -28,15 +28,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustscope.errors import RobustscopeError, SpecError
+from robustscope.errors import MissingDependencyError, ShiftSpecError
 from robustscope.shifts.base import Shift, sample_seed
 
 NORMS = ("linf", "l2")
 
 
-def _number(text: str) -> float:
-    """``"1/255"``, ``"0.5"`` or ``"8"`` → float."""
-    return float(Fraction(text.strip()))
+def _where(attack: str, argument: str) -> str:
+    """The spec as the user wrote it: ``fgsm:eps=abc`` (``pgd`` alone when it had no argument)."""
+    return f"{attack}:{argument}" if argument else attack
+
+
+def _number(attack: str, argument: str, key: str, text: str) -> float:
+    """``"1/255"``, ``"0.5"`` or ``"8"`` → float; anything else (``abc``, ``1/0``, ``inf``) is a spec error."""
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise ShiftSpecError(
+            f"{_where(attack, argument)}: {key} must be a number or a fraction (e.g. {key}=1/255), got {text!r}"
+        ) from None
+    return value
+
+
+def _whole(attack: str, argument: str, key: str, text: str) -> int:
+    """``"20"`` → 20; anything else is a spec error naming the key."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ShiftSpecError(
+            f"{_where(attack, argument)}: {key} must be a whole number (e.g. {key}=20), got {text!r}"
+        ) from None
 
 
 def _show(value: float) -> str:
@@ -47,10 +68,15 @@ def _show(value: float) -> str:
     return repr(float(value))
 
 
-def _parse(argument: str, positional: Sequence[str] = ()) -> dict[str, str]:
-    """``"linf:eps=1/255:steps=20"`` (``:`` or ``,`` separated) → ``{"norm": "linf", "eps": "1/255", ...}``."""
+def _parse(attack: str, argument: str, known: Sequence[str], positional: Sequence[str] = ()) -> dict[str, str]:
+    """``"linf:eps=1/255:steps=20"`` (``:`` or ``,`` separated) → ``{"norm": "linf", "eps": "1/255", ...}``.
+
+    Unknown keys, repeated keys and positional values beyond ``positional`` raise :class:`ShiftSpecError`
+    naming the spec and the keys ``known``.
+    """
     out: dict[str, str] = {}
     free = list(positional)
+    takes = ", ".join(f"{k}=..." for k in known)
     for token in argument.replace(",", ":").split(":"):
         token = token.strip()
         if not token:
@@ -58,31 +84,41 @@ def _parse(argument: str, positional: Sequence[str] = ()) -> dict[str, str]:
         key, sep, value = token.partition("=")
         if not sep:
             if not free:
-                raise ValueError(f"unexpected argument {token!r} in attack spec {argument!r}")
+                raise ShiftSpecError(f"{_where(attack, argument)}: unexpected {token!r}; {attack} takes {takes}")
             key, value = free.pop(0), token
-        out[key.strip()] = value.strip()
+        key = key.strip()
+        if key not in known:
+            raise ShiftSpecError(f"{_where(attack, argument)}: unknown parameter {key!r}; {attack} takes {takes}")
+        if key in out:
+            raise ShiftSpecError(f"{_where(attack, argument)}: {key} is given twice")
+        free = [k for k in free if k != key]  # a key given by name is no longer free for a positional value
+        out[key] = value.strip()
     return out
 
 
 def _parse_known(
     attack: str, argument: str, known: set[str], positional: Sequence[str] = (), flags: Sequence[str] = ()
 ) -> tuple[dict[str, str], dict[str, bool]]:
-    """:func:`_parse` that rejects unknown keys and reads the true/false ``flags`` (default true)."""
-    args = _parse(argument, positional=positional)
-    unknown = set(args) - known
-    if unknown:
-        raise SpecError(f"{attack}: unknown parameter(s) {sorted(unknown)} in {argument!r}")
+    """:func:`_parse` over the keys ``known``, reading the true/false ``flags`` (default true)."""
+    args = _parse(attack, argument, sorted(known), positional=positional)
     values: dict[str, bool] = {}
     for flag in flags:
         text = args.get(flag, "true").lower()
         if text not in ("true", "false", "1", "0"):
-            raise SpecError(f"{attack}: {flag} must be true/false, got {text!r}")
+            raise ShiftSpecError(f"{_where(attack, argument)}: {flag} must be true or false, got {text!r}")
         values[flag] = text in ("true", "1")
     return args, values
 
 
+def _named(err: ShiftSpecError, attack: str, argument: str) -> ShiftSpecError:
+    """``err`` with the spec it came from in front (``pgd:l3: norm must be linf or l2``), once."""
+    prefix = f"{_where(attack, argument)}: "
+    message = str(err)
+    return ShiftSpecError(message if message.startswith(prefix) else prefix + message)
+
+
 def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Gradient of the summed cross-entropy w.r.t. the input pixels, ``[B,3,H,W]``.
+    """Gradient of the summed cross-entropy w.r.t. the input pixels, ``[B,C,H,W]`` like the images.
 
     Summed, not averaged, so each sample's gradient does not depend on the batch size.
     Only the input requires grad: parameter gradients are never computed or stored.
@@ -109,7 +145,8 @@ class Attack(Shift):
     """Base class of the attacks: checks arguments, runs :meth:`perturb` with gradients on.
 
     Subclasses implement ``perturb(model, images, labels, sample_ids, seed) -> adversarial images``
-    with ``images [B,3,H,W]`` in [0,1] and ``labels [B]`` (int64 logit indices). The result must be
+    with ``images [B,C,H,W]`` in [0,1] (C = 3, or 1 for grey models: every attack is channel-agnostic,
+    perturbing each value of the tensor the model sees) and ``labels [B]`` (int64 logit indices). The result must be
     in [0,1] and depend only on (image, label, sample id, parameters, seed).
     """
 
@@ -138,7 +175,7 @@ class Attack(Shift):
     def perturb(
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sample_ids: Sequence[str], seed: int
     ) -> torch.Tensor:
-        """Adversarial images ``[B,3,H,W]`` in [0,1] for ``images`` with true ``labels``."""
+        """Adversarial images ``[B,C,H,W]`` in [0,1] for ``images`` with true ``labels``."""
 
 
 class FGSM(Attack):
@@ -147,7 +184,7 @@ class FGSM(Attack):
     Args:
         eps: L∞ budget in [0,1] pixel units (``1/255`` = one grey level).
 
-    Shapes: ``images [B,3,H,W]`` in [0,1], ``labels [B]`` → ``[B,3,H,W]``.
+    Shapes: ``images [B,C,H,W]`` in [0,1] (C = 3 or 1), ``labels [B]`` → ``[B,C,H,W]``.
 
     Example:
         >>> from torch import nn
@@ -164,8 +201,8 @@ class FGSM(Attack):
     version = "1"
 
     def __init__(self, eps: float):
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
+        if not eps >= 0:  # also refuses NaN
+            raise ShiftSpecError(f"eps must be >= 0 (a budget in [0,1] pixels, e.g. eps=1/255), got {_show(eps)}")
         self.eps = float(eps)
 
     def params(self) -> dict[str, Any]:
@@ -182,11 +219,13 @@ class FGSM(Attack):
     @classmethod
     def from_spec(cls, argument: str) -> FGSM:
         """``eps=1/255`` (or just ``1/255``) → ``FGSM(1/255)``."""
-        args = _parse(argument, positional=("eps",))
-        unknown = set(args) - {"eps"}
-        if unknown or "eps" not in args:
-            raise ValueError(f"fgsm takes eps=..., got {argument!r}")
-        return cls(_number(args["eps"]))
+        args = _parse("fgsm", argument, ("eps",), positional=("eps",))
+        if "eps" not in args:
+            raise ShiftSpecError(f"{_where('fgsm', argument)}: fgsm needs its budget, e.g. fgsm:eps=1/255")
+        try:
+            return cls(_number("fgsm", argument, "eps", args["eps"]))
+        except ShiftSpecError as err:
+            raise _named(err, "fgsm", argument) from None
 
 
 class PGD(Attack):
@@ -204,12 +243,12 @@ class PGD(Attack):
 
     Args:
         norm: ``"linf"`` or ``"l2"``.
-        eps: budget in [0,1] pixel units (L∞: per pixel; L2: over the whole ``3·H·W`` image).
+        eps: budget in [0,1] pixel units (L∞: per value; L2: over the whole ``C·H·W`` image).
         alpha: step size; default ``2.5 · eps / steps`` (Madry et al.'s rule of thumb).
         steps: iterations.
         random_start: start from a random point of the ball (True) or the clean image.
 
-    Shapes: ``images [B,3,H,W]`` in [0,1], ``labels [B]`` → ``[B,3,H,W]``.
+    Shapes: ``images [B,C,H,W]`` in [0,1] (C = 3 or 1), ``labels [B]`` → ``[B,C,H,W]``.
 
     Example:
         >>> from torch import nn
@@ -235,9 +274,10 @@ class PGD(Attack):
         random_start: bool = True,
     ):
         if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if eps < 0 or steps < 0 or (alpha is not None and alpha < 0):
-            raise ValueError("eps, alpha and steps must be >= 0")
+            raise ShiftSpecError(f"norm must be linf or l2, got {norm!r}")
+        for key, value in (("eps", eps), ("steps", steps), ("alpha", 0.0 if alpha is None else alpha)):
+            if not value >= 0:  # also refuses NaN
+                raise ShiftSpecError(f"{key} must be >= 0, got {value if key == 'steps' else _show(value)}")
         self.norm = norm
         self.eps = float(eps)
         self.steps = int(steps)
@@ -258,16 +298,19 @@ class PGD(Attack):
         """``linf:eps=1/255:steps=20:alpha=2/255`` (``:`` or ``,``; the norm may be ``norm=l2``) → ``PGD``."""
         known = {"norm", "eps", "alpha", "steps", "random_start"}
         args, flags = _parse_known("pgd", argument, known, positional=("norm",), flags=("random_start",))
-        return cls(
-            norm=args.get("norm", "linf").lower(),
-            eps=_number(args.get("eps", "8/255")),
-            alpha=_number(args["alpha"]) if "alpha" in args else None,
-            steps=int(args.get("steps", "10")),
-            random_start=flags["random_start"],
-        )
+        try:
+            return cls(
+                norm=args.get("norm", "linf").lower(),
+                eps=_number("pgd", argument, "eps", args.get("eps", "8/255")),
+                alpha=_number("pgd", argument, "alpha", args["alpha"]) if "alpha" in args else None,
+                steps=_whole("pgd", argument, "steps", args.get("steps", "10")),
+                random_start=flags["random_start"],
+            )
+        except ShiftSpecError as err:
+            raise _named(err, "pgd", argument) from None
 
     def random_init(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
-        """The starting perturbation ``[B,3,H,W]`` (inside the ball, before the [0,1] clip)."""
+        """The starting perturbation ``[B,C,H,W]`` (inside the ball, before the [0,1] clip)."""
         shape = images.shape[1:]
         deltas = []
         for sid in sample_ids:
@@ -314,10 +357,6 @@ AUTOATTACK_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 AUTOATTACK_VERSIONS = ("standard", "plus")
 
 
-class MissingDependencyError(RobustscopeError, ImportError):
-    """An optional dependency is not installed; the message names the extra that provides it."""
-
-
 def load_autoattack() -> ModuleType:
     """Import the AutoAttack reference implementation (``pyautoattack``), or explain how to install it.
 
@@ -360,7 +399,7 @@ class AutoAttack(Attack):
         attacks: a subset of :data:`AUTOATTACK_ATTACKS` to run, in order (``version`` becomes ``custom``).
         per_sample: attack image by image (batch-independent) or batch by batch.
 
-    Shapes: ``images [B,3,H,W]`` in [0,1], ``labels [B]`` → ``[B,3,H,W]``.
+    Shapes: ``images [B,C,H,W]`` in [0,1] (C = 3 or 1), ``labels [B]`` → ``[B,C,H,W]``.
 
     Example:
         >>> from torch import nn
@@ -387,17 +426,19 @@ class AutoAttack(Attack):
         per_sample: bool = True,
     ):
         if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
+            raise ShiftSpecError(f"norm must be linf or l2, got {norm!r}")
+        if not eps >= 0:
+            raise ShiftSpecError(f"eps must be >= 0, got {_show(eps)}")
         if attacks is not None:
             attacks = tuple(attacks)
             unknown = [a for a in attacks if a not in AUTOATTACK_ATTACKS]
             if unknown or not attacks or len(set(attacks)) != len(attacks):
-                raise ValueError(f"attacks must be distinct names from {AUTOATTACK_ATTACKS}, got {attacks}")
+                raise ShiftSpecError(f"attacks must be distinct names from {AUTOATTACK_ATTACKS}, got {attacks}")
             version = "custom"
         elif version not in AUTOATTACK_VERSIONS:
-            raise ValueError(f"version must be one of {AUTOATTACK_VERSIONS} (or pass attacks=...), got {version!r}")
+            raise ShiftSpecError(
+                f"version must be one of {AUTOATTACK_VERSIONS} (or pass attacks=...), got {version!r}"
+            )
         self.norm = norm
         self.eps = float(eps)
         self.aa_version = version
@@ -430,13 +471,13 @@ class AutoAttack(Attack):
         try:
             return cls(
                 norm=args.get("norm", "linf").lower(),
-                eps=_number(args.get("eps", "8/255")),
+                eps=_number("autoattack", argument, "eps", args.get("eps", "8/255")),
                 version="standard" if version == "custom" and attacks else version,
                 attacks=attacks,
                 per_sample=flags["per_sample"],
             )
-        except ValueError as err:
-            raise SpecError(f"autoattack: {err}") from None
+        except ShiftSpecError as err:
+            raise _named(err, "autoattack", argument) from None
 
     def _reference(self, model: nn.Module, num_classes: int, seed: int, device: torch.device) -> Any:
         """A configured ``pyautoattack.AutoAttack`` for ``model``."""

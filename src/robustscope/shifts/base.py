@@ -1,4 +1,4 @@
-"""Shifts: versioned, seeded functions of a batch of [0,1] images."""
+"""Shifts: versioned, seeded functions of a batch of [0,1] images, RGB ``[B,3,H,W]`` or grey ``[B,1,H,W]``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,31 @@ from robustscope.errors import RobustscopeError
 if TYPE_CHECKING:
     from robustscope.data.base import Dataset
     from robustscope.models.preprocessing import Preprocessing
+
+
+#: Channel counts a batch may have: RGB, or grey (one luma channel, for models declaring ``channels=1``).
+CHANNELS = (1, 3)
+#: ITU-R 601-2 luma weights, as PIL's ``"L"`` conversion: how an RGB colour looks to a grayscale model.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def to_channels(rgb: torch.Tensor, channels: int) -> torch.Tensor:
+    """An RGB tensor (channels on dim 1, e.g. a colour ``[1,3,1,1]`` or images ``[B,3,H,W]``) as ``channels``
+    channels: itself for 3, its luma ``0.299·R + 0.587·G + 0.114·B`` (kept as one channel) for 1.
+
+    Shifts draw colours (a watermark's white, mud's brown, frost's tint) in RGB; on a grey batch they
+    are drawn in the luma the model's preprocessing gave the image itself.
+
+    Example:
+        >>> to_channels(torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1), 1).flatten().tolist()
+        [0.29899999499320984]
+    """
+    if channels == 3:
+        return rgb
+    if channels != 1:
+        raise ValueError(f"images must have 1 (grey) or 3 (RGB) channels, got {channels}")
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=rgb.dtype, device=rgb.device).view(1, 3, *([1] * (rgb.ndim - 2)))
+    return (rgb * weights).sum(1, keepdim=True)
 
 
 class UnboundShiftError(RobustscopeError, RuntimeError):
@@ -71,7 +96,7 @@ class Shift(ABC):
 
     @abstractmethod
     def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
-        """Shift ``images`` (``[B,3,H,W]`` in [0,1]); returns the same shape, in [0,1]."""
+        """Shift ``images`` (``[B,C,H,W]`` in [0,1], C = 3 or 1); returns the same shape, in [0,1]."""
 
     def __call__(
         self,
@@ -82,8 +107,10 @@ class Shift(ABC):
         model: torch.nn.Module | None = None,
         labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"shift {self.name} expects [B,3,H,W] images, got {tuple(images.shape)}")
+        if images.ndim != 4 or images.shape[1] not in CHANNELS:
+            raise ValueError(
+                f"shift {self.name} expects [B,3,H,W] (RGB) or [B,1,H,W] (grey) images, got {tuple(images.shape)}"
+            )
         if self.needs_dataset and not self.is_bound():
             raise UnboundShiftError(
                 f"shift {self.spec()!r} reads per-sample data from its dataset: bind it first with "

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from robustscope.errors import BadImageError, MissingDataError, SpecError
-from robustscope.shifts.base import Shift, UnboundShiftError, sample_seed
+from robustscope.errors import BadImageError, MissingDataError, MissingDependencyError, ShiftSpecError
+from robustscope.shifts.base import Shift, UnboundShiftError, sample_seed, to_channels
 
 WATERMARK_TEXT = "捷径捷径捷径"
 #: Font sizes of the reference implementation (``imagenet_w.AddWatermark``) for its known image
@@ -32,8 +32,8 @@ FONT_HINT = (
 )
 
 
-class MissingFontError(RuntimeError):
-    """No CJK font was found for the watermark text."""
+class MissingFontError(MissingDependencyError, RuntimeError):
+    """No CJK font was found for the watermark text (a missing dependency; a ``RuntimeError`` as before)."""
 
 
 def watermark_font_size(size: int) -> int:
@@ -88,7 +88,8 @@ class Watermark(Shift):
     (``imagenet_w.AddWatermark``) composites uint8 PIL images with alpha 128/255; outputs agree to a
     few grey levels (see tests).
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → ``[B,3,H,W]``; same for every sample (no randomness).
+    Shapes: ``[B,C,H,W]`` in [0,1] → same, C = 3 or 1 (grey: the text colour in luma, white stays 1);
+    same for every sample (no randomness).
 
     Example:
         >>> import torch
@@ -109,8 +110,9 @@ class Watermark(Shift):
         y_pos: float = 0.4,
         font_path: str | Path | None = None,
     ):
-        if not 0.0 <= opacity <= 1.0 or not 0.0 <= x_pos <= 1.0 or not 0.0 <= y_pos <= 1.0:
-            raise ValueError("opacity, x_pos and y_pos must lie in [0, 1]")
+        for key, value in (("opacity", opacity), ("x", x_pos), ("y", y_pos)):
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ShiftSpecError(f"watermark: {key} must lie in [0, 1], got {value!r}")
         self.text = text
         self.opacity = float(opacity)
         self.colour = tuple(float(c) for c in colour)
@@ -147,7 +149,7 @@ class Watermark(Shift):
     def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
         alpha = self.text_mask(images.shape[2], images.shape[3]).to(images.device, images.dtype) * self.opacity
         colour = torch.tensor(self.colour, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        return images * (1 - alpha) + alpha * colour
+        return images * (1 - alpha) + alpha * to_channels(colour, images.shape[1])
 
 
 def watermark_shift(argument: str = "") -> Watermark:
@@ -157,18 +159,27 @@ def watermark_shift(argument: str = "") -> Watermark:
         >>> watermark_shift().spec()  # doctest: +SKIP
         'watermark'
     """
+    spec = f"watermark:{argument}"
     kwargs: dict[str, Any] = {}
     for token in argument.replace(",", ":").split(":"):
         if not token.strip():
             continue
-        key, _, value = token.partition("=")
+        key, sep, value = token.partition("=")
         key = key.strip()
-        if key in ("opacity", "x", "y"):
-            kwargs[{"x": "x_pos", "y": "y_pos"}.get(key, key)] = float(value)
-        elif key == "text":
+        if not sep or key not in ("opacity", "x", "y", "text"):
+            raise ShiftSpecError(
+                f"{spec}: unexpected {token.strip()!r}; watermark takes opacity=..., x=..., y=..., text=..."
+            )
+        if key == "text":
             kwargs["text"] = value
-        else:
-            raise ValueError(f"watermark: unknown parameter {key!r} (opacity, x, y, text)")
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise ShiftSpecError(f"{spec}: {key} must be a number in [0, 1] (e.g. {key}=0.5), got {value!r}") from None
+        if not 0.0 <= number <= 1.0:  # checked here too, so the message names the spec
+            raise ShiftSpecError(f"{spec}: {key} must lie in [0, 1], got {value!r}")
+        kwargs[{"x": "x_pos", "y": "y_pos"}.get(key, key)] = number
     return Watermark(**kwargs)
 
 
@@ -179,9 +190,10 @@ def swap_background(images: torch.Tensor, masks: torch.Tensor, backgrounds: torc
     Soft masks (anti-aliased coverage, e.g. the synthetic world's alpha masks) blend object edges.
 
     Args:
-        images: ``[B,3,H,W]`` in [0,1].
+        images: ``[B,C,H,W]`` in [0,1], C = 3 or 1 (grey).
         masks: object coverage ``[B,H,W]`` or ``[B,1,H,W]`` in [0,1] (1 = object).
-        backgrounds: ``[B,3,H,W]``, ``[3,H,W]`` or a colour ``[3]``, in [0,1].
+        backgrounds: ``[B,C,H,W]``, ``[C,H,W]`` or a colour ``[C]``, in [0,1]; RGB backgrounds on grey
+            images are taken in luma.
 
     Example:
         >>> import torch
@@ -195,6 +207,10 @@ def swap_background(images: torch.Tensor, masks: torch.Tensor, backgrounds: torc
         raise ValueError(f"masks {tuple(masks.shape)} do not match images {tuple(images.shape)}")
     if backgrounds.ndim == 1:
         backgrounds = backgrounds.view(1, -1, 1, 1)
+    if backgrounds.ndim == 3:
+        backgrounds = backgrounds.unsqueeze(0)
+    if backgrounds.shape[1] != images.shape[1]:
+        backgrounds = to_channels(backgrounds, images.shape[1])
     masks = masks.to(images.device, images.dtype)
     return masks * images + (1 - masks) * backgrounds.to(images.device, images.dtype)
 
@@ -253,13 +269,14 @@ class DatasetMasks:
         self.root = Path(dataset.root)
         self.paths = _mask_paths(dataset, column)
         self.preprocessing = preprocessing
+        self.dataset = dataset
 
     def digest(self) -> str:
-        """A short hash of the mask files' names and sizes (like the dataset fingerprint for images)."""
+        """A short hash of the mask files' names and contents (like the dataset fingerprint for images)."""
         digest = hashlib.sha256()
-        for sid, relative in self.paths.items():
-            path = self.root / relative
-            digest.update(f"{sid}\x1f{relative}\x1f{path.stat().st_size if path.exists() else -1}\x1e".encode())
+        contents = self.dataset.file_digests(list(self.paths.values()))  # through the workspace's stat index
+        for (sid, relative), content in zip(self.paths.items(), contents, strict=True):
+            digest.update(f"{sid}\x1f{relative}\x1f{content}\x1e".encode())
         return digest.hexdigest()[:16]
 
     def __call__(self, sample_ids: Sequence[str]) -> torch.Tensor:
@@ -295,10 +312,10 @@ class BackgroundSwap(Shift):
         colour: the solid colour, [0,1] RGB.
 
     The prediction key holds :meth:`params` (noise vs solid, colour), the dataset's fingerprint
-    and, once bound, a digest of the mask files' names and sizes (``load_manifest`` keeps the mask
+    and, once bound, a digest of the mask files' names and contents (``load_manifest`` keeps the mask
     column out of the manifest, so the dataset fingerprint alone does not cover the masks).
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → ``[B,3,H,W]``.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same, C = 3 or 1 (grey).
 
     Example:
         >>> import torch
@@ -320,9 +337,9 @@ class BackgroundSwap(Shift):
         colour: tuple[float, float, float] = (0.5, 0.5, 0.5),
     ):
         if background not in ("noise", "solid"):
-            raise ValueError(f"background must be 'noise' or 'solid', got {background!r}")
+            raise ShiftSpecError(f"background_swap: background must be 'noise' or 'solid', got {background!r}")
         if len(colour) != 3 or not all(0.0 <= float(c) <= 1.0 for c in colour):
-            raise ValueError(f"colour must be 3 values in [0, 1], got {colour!r}")
+            raise ShiftSpecError(f"background_swap: colour must be 3 values in [0, 1], got {colour!r}")
         self.masks = masks
         self.background = background
         self.colour = tuple(float(c) for c in colour)
@@ -354,10 +371,11 @@ class BackgroundSwap(Shift):
         return type(self)(DatasetMasks(dataset, preprocessing), self.background, self.colour)
 
     def backgrounds(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
-        """The replacement backgrounds ``[B,3,H,W]``, deterministic per sample."""
+        """The replacement backgrounds ``[B,C,H,W]``, deterministic per sample (grey images: luma of the
+        solid colour, or noise drawn per grey pixel)."""
         if self.background == "solid":
             colour = torch.tensor(self.colour, dtype=images.dtype, device=images.device)
-            return colour.view(1, 3, 1, 1).expand_as(images)
+            return to_channels(colour.view(1, 3, 1, 1), images.shape[1]).expand_as(images)
         fields = []
         for sid in sample_ids:
             gen = torch.Generator().manual_seed(sample_seed(str(sid), "background_swap", seed))
@@ -380,12 +398,12 @@ def _colour(text: str) -> tuple[float, float, float]:
     except ValueError:
         values = []
     if len(values) != 3 or any(v < 0 for v in values):
-        raise SpecError(
+        raise ShiftSpecError(
             f"background_swap: colour must be R,G,B (e.g. colour=0.5,0.5,0.5 or colour=0,128,255), got {text!r}"
         )
     if any(v > 1 for v in values):
         if any(v > 255 for v in values):
-            raise SpecError(f"background_swap: colour values must be in [0,1] or 0-255, got {text!r}")
+            raise ShiftSpecError(f"background_swap: colour values must be in [0,1] or 0-255, got {text!r}")
         values = [v / 255 for v in values]
     return (values[0], values[1], values[2])
 
@@ -411,12 +429,12 @@ def background_swap_shift(argument: str = "") -> BackgroundSwap:
         elif sep and key in ("colour", "color"):
             colour = _colour(value.strip())
         else:
-            raise SpecError(
+            raise ShiftSpecError(
                 f"background_swap: unexpected {token!r} in {argument!r}; "
                 "use background_swap, background_swap:noise, background_swap:solid[:colour=R,G,B]"
             )
     if colour is not None and background != "solid":
-        raise SpecError(f"background_swap: colour= goes with solid backgrounds, got {argument!r}")
+        raise ShiftSpecError(f"background_swap: colour= goes with solid backgrounds, got {argument!r}")
     return BackgroundSwap(None, background, colour if colour is not None else (0.5, 0.5, 0.5))
 
 

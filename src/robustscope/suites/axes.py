@@ -65,7 +65,7 @@ class AxisContext:
     def fingerprint(self, dataset: Dataset) -> str:
         """The dataset's fingerprint, hashed once per dataset object."""
         if id(dataset) not in self._dataset_fingerprints:
-            self._dataset_fingerprints[id(dataset)] = dataset.fingerprint()
+            self._dataset_fingerprints[id(dataset)] = dataset.fingerprint(self.runner.content_index)
         return self._dataset_fingerprints[id(dataset)]
 
     def predict(self, dataset: Dataset, shift: str | Shift = "none") -> tuple[Predictions, str]:

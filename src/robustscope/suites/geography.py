@@ -12,7 +12,8 @@ Roles of the axis's datasets:
   ImageNet index set), overall and sliced by ``region``, ``income_group`` and ``country`` (the ``slices``
   parameter), ``disparity_europe_africa`` = acc(Europe) − acc(Africa), ``disparity_max_min`` over regions and
   ``disparity_income`` = acc(high) − acc(low) income group, all at top-``k`` (parameter ``k``, default 5, the
-  accuracy Richards et al.'s Dollar Street evaluation reports). With factor annotations (``factor_*`` columns):
+  accuracy Richards et al.'s Dollar Street evaluation reports). Income groups: bins at the ``income_edges``
+  parameter (default ``authors``: 195 / 685 / 1963), recorded in every row's protocol. With factor annotations:
   ``factor_error_ratio`` per factor (slice ``factor``) over all images and ``factor_error_ratio[GROUP=VALUE]``
   per income group and region, from the top-``k`` mistakes.
 - ``imagenet``: the ImageNet reference (``top1`` on ImageNet val), the x axis of the progress gap.
@@ -41,6 +42,8 @@ from robustscope.metrics.geography import (
     effective_robustness,
     factor_error_ratio_table,
     group_accuracy,
+    income_edges_for,
+    income_group,
     max_min_disparity,
     multilabel_topk_correct,
     progress_gap,
@@ -78,6 +81,21 @@ def _is_geographic(dataset: Dataset) -> bool:
     return bool(dataset.metadata.get("external_labels")) and "imagenet_indices" in dataset.manifest.columns
 
 
+def _income_binning(spec: AxisSpec, dataset: Dataset, factors: pd.DataFrame) -> dict[str, Any]:
+    """Protocol fields naming the income edges; the ``income_edges`` parameter re-bins ``factors.income_group``."""
+    choice = spec.params.get("income_edges")
+    if choice is not None and "income" in factors.columns:
+        income = pd.to_numeric(factors["income"], errors="coerce").to_numpy(dtype=np.float64)
+        edges = income_edges_for(choice, income)
+        factors["income_group"] = income_group(income, edges)
+        named = {"paper": "authors"}.get(choice, choice) if isinstance(choice, str) else "custom"
+        return {"income_edges": list(edges), "income_bins": named}
+    if "income_group" in factors.columns and dataset.metadata.get("income_edges"):
+        edges = [float(e) for e in dataset.metadata["income_edges"]]
+        return {"income_edges": edges, "income_bins": str(dataset.metadata.get("income_bins", ""))}
+    return {}
+
+
 def _geographic_rows(ctx: AxisContext, role: str, dataset: Dataset, spec: AxisSpec) -> pd.DataFrame:
     predictions, key = ctx.predict(dataset)
     if predictions.logits.shape[1] != 1000:
@@ -85,13 +103,20 @@ def _geographic_rows(ctx: AxisContext, role: str, dataset: Dataset, spec: AxisSp
             f"dataset {dataset.name!r} scores ImageNet-1k index sets, but model {ctx.model.name!r} has "
             f"{predictions.logits.shape[1]} outputs ({ctx.model.label_space}); evaluate an ImageNet-1k model"
         )
-    factors = predictions.factors
+    factors = predictions.factors.copy()
+    binning = _income_binning(spec, dataset, factors)
     sets = factors["imagenet_indices"].tolist()
     k_main = int(spec.params.get("k", 5))
     high, low = spec.params.get("disparity", ["Europe", "Africa"])
     slices = [s for s in spec.params.get("slices", DEFAULT_SLICES) if s in factors.columns]
     correct = {k: multilabel_topk_correct(predictions.logits, sets, k).astype(float) for k in sorted({1, 5, k_main})}
-    base = {"paper": PAPER, "role": role, "kind": "geographic", "benchmark": dataset.metadata.get("benchmark", "")}
+    base = {
+        "paper": PAPER,
+        "role": role,
+        "kind": "geographic",
+        "benchmark": dataset.metadata.get("benchmark", ""),
+        **binning,
+    }
     records: list[dict[str, Any]] = []
     for k in sorted({1, 5, k_main}):
         protocol = {
@@ -214,11 +239,15 @@ def geography_axis(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpe
     Richards et al. 2023 (Dollar Street, GeoDE): an image is correct at top-k if any top-k class is in its
     mapped ImageNet index set. See the module docstring for the roles and rows; parameters: ``k`` (the top-k of
     the disparities and factor error ratios, default 5), ``slices`` (default region, income_group, country),
-    ``disparity`` (the two regions of the regional gap, default ``[Europe, Africa]``), ``factor_min_count``.
+    ``disparity`` (the two regions of the regional gap, default ``[Europe, Africa]``), ``factor_min_count``,
+    ``income_edges`` (``authors`` = 195/685/1963, ``quartiles``, or three increasing numbers; checked before any
+    forward pass).
 
     Example:
         >>> # run_suite(model, "geography", data_root="~/data")  → rows of axis "geography"
     """
+    if spec.params.get("income_edges") is not None:
+        income_edges_for(spec.params["income_edges"], [0.0])  # a bad value fails here, before any forward pass
     out = []
     for role, dataset in datasets.items():
         if _is_geographic(dataset):

@@ -237,7 +237,9 @@ def caption_model(model: Model, captions: Sequence[str]) -> Model:
 
     Example:
         >>> import torch
-        >>> m = Model.from_module(torch.nn.Identity(), labels=["a photo of a cat", "a photo of a dog"])
+        >>> from robustscope.models import Preprocessing
+        >>> m = Model.from_module(torch.nn.Identity(), preprocessing=Preprocessing(8, 1.0),
+        ...                       labels=["a photo of a cat", "a photo of a dog"])
         >>> caption_model(m, ["a photo of a dog"]) is m
         True
     """

@@ -18,6 +18,7 @@ import pandas as pd
 
 from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
+from robustscope.data.content_index import ContentIndex
 from robustscope.errors import MissingDataError
 from robustscope.models.base import Model
 from robustscope.suites.axes import AxisContext
@@ -43,6 +44,9 @@ class SuiteResult:
     table: pd.DataFrame
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    #: Prediction shards computed by this run / found in the store.
+    shards_computed: int = 0
+    shards_reused: int = 0
 
     def summary(self) -> pd.DataFrame:
         """The headline number of each axis per model (see :func:`suite_summary`)."""
@@ -102,6 +106,7 @@ def run_suite(
     n_resamples: int = 1000,
     store: str | Path | Workspace | None = None,
     progress: bool = True,
+    max_image_pixels: int | None = None,
 ) -> SuiteResult:
     """Run every axis of ``suite`` for ``model``; store the rows in the ResultStore and return them.
 
@@ -112,6 +117,7 @@ def run_suite(
         world: the synthetic world of ``{world}`` placeholders.
         axes: run only these axes (default: all of the suite's).
         n_resamples: bootstrap resamples for every CI (0: no CIs).
+        max_image_pixels: images with more pixels are bad images (default: PIL's limit).
 
     Returns:
         A :class:`SuiteResult`; an axis whose datasets are all missing yields no rows, and every missing
@@ -128,10 +134,18 @@ def run_suite(
     started = time.perf_counter()
     spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
     ws = store if isinstance(store, Workspace) else workspace(store)
+    model_spec = model if isinstance(model, str) else None  # what `robustscope results --rebuild` reloads
     model = load_model(model)
     root = Path(data_root).expanduser() if data_root is not None else None
     chosen = list(spec.axes) if axes is None else [spec.axis(name) for name in axes]
-    runner = Runner(PredictionStore(ws.predictions), batch_size=batch_size, device=device, progress=progress)
+    runner = Runner(
+        PredictionStore(ws.predictions),
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        max_image_pixels=max_image_pixels,
+        content_index=ContentIndex(ws.content_index),
+    )
     ctx = AxisContext(
         model,
         runner,
@@ -150,8 +164,12 @@ def run_suite(
         tables.extend(t for t in AXIS_FUNCTIONS.get(axis.axis)(ctx, datasets, axis) if len(t))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(table):
-        ResultStore(ws.results_db).write(table)
-    return SuiteResult(spec, table, skipped, time.perf_counter() - started)
+        from robustscope.suites.rebuild import suite_recipe
+
+        recipe = suite_recipe(model_spec, model.name, spec, chosen, world, root, seed, n_resamples)
+        ResultStore(ws.results_db).write(table, recipe=recipe)
+    seconds = time.perf_counter() - started
+    return SuiteResult(spec, table, skipped, seconds, runner.shards_computed, runner.shards_reused)
 
 
 #: The headline number of each axis in the suite table: (axis, metric, shift, aggregate over datasets).

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from robustscope.config import Workspace, workspace
+from robustscope.data.content_index import ContentIndex
 
 #: The demo's reference architecture (``robustscope.demo.DEMO_ARCH_KWARGS``): SmallCNN, two conv layers per stage.
 URBANCARS_ARCH_KWARGS: dict[str, Any] = {"width": 32, "depth": 3, "blocks": 2}
@@ -71,7 +72,7 @@ def train_urbancars_reference(
     val = load_dataset(f"synth-urbancars:{world}:val", root=ws.renders, workers=workers, progress=progress)
     recipe = json.dumps(
         {"arch_kwargs": kwargs, "epochs": epochs, "seed": seed, "image_size": spec.resolution,
-         "data": train.fingerprint()},
+         "data": train.fingerprint(ContentIndex(ws.content_index))},
         sort_keys=True,
     )  # fmt: skip
     folder = ws.models / f"{spec.name}-urbancars-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"

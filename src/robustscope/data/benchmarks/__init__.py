@@ -36,7 +36,7 @@ BENCHMARK_LOADERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "imagenet-3dcc": ("robustscope.data.benchmarks.corruptions:load_imagenet_3dcc", ("corruption", "severity")),
     "ood-folder": ("robustscope.data.benchmarks.ood:load_ood_folder", ()),
     "dollar-street": ("robustscope.data.benchmarks.dollar_street:load_dollar_street", ("split",)),
-    "geode": ("robustscope.data.benchmarks.geode:load_geode", ()),
+    "geode": ("robustscope.data.benchmarks.geode:load_geode", ("split",)),
     "pug-animals": ("robustscope.data.benchmarks.pug:load_pug_animals", ()),
     "pug-imagenet": ("robustscope.data.benchmarks.pug:load_pug_imagenet", ()),
     "pug-spar": ("robustscope.data.benchmarks.pug:load_pug_spar", ("task", "variant")),

@@ -82,7 +82,7 @@ def _read_label_set_file(name: str) -> str:
 
 
 def label_set_file(name: str) -> dict[str, Any]:
-    """A shipped label-set file (``imagenet_r``, ``imagenet_a``, ``cue_conflict``, ``imagenet9``, ``focus``).
+    """A shipped label-set file (``imagenet_r``, ``imagenet_a``, ``cue_conflict``, ``in_to_in9``, ``focus``, …).
 
     Example:
         >>> data = label_set_file("cue_conflict")

@@ -24,8 +24,10 @@ Each image's index set goes to the factor column ``imagenet_indices`` (``;``-joi
 ``external_labels: True``: the ``geography`` axis scores it from the full logits (top-1 and top-5, multi-label).
 The label is the image's first Dollar Street topic. Other factors: ``region`` (``region.id`` codes mapped to
 names where known, see ``label_sets/dollar_street.json``), ``country``, ``country_id``, ``income``,
-``income_group`` (the paper's bins 200 / 684 / 1997 → ``low``, ``low-mid``, ``mid-high``, ``high``; or the
-quartiles of the loaded split with ``income_bins="quartiles"``), ``place``, ``topics``, ``imagenet_synonyms``.
+``income_group`` (the authors' right-closed bins at 195 / 685 / 1963 USD → ``low``, ``low-mid``, ``mid-high``,
+``high``, from ``categorize_income`` in their paper-time ``datasets/dollarstreet_kaggle.py``, commit 983f5faf;
+``income_bins`` takes other edges or ``"quartiles"`` of the loaded split; the edges used are
+``metadata["income_edges"]``), ``place``, ``topics``, ``imagenet_synonyms``.
 
 Assumptions: images whose index set is empty are dropped (they can never be correct; counted in
 ``metadata["dropped_without_imagenet_labels"]``); a missing image file is an error naming it.
@@ -34,7 +36,9 @@ Factor annotations (Gustafson et al. 2023, ``facebookresearch/dollarstreet_facto
 columns (the release's 16, ``texture``, ``darker``, …, listed in ``label_sets/dollar_street.json``) and an image
 key, joined as ``factor_<name>`` columns (NaN for images without annotations). It is the ``factors`` argument, or
 ``PATH/DollarStreetFactors.csv`` (the release's file name) when that file is in the folder. The key is whichever
-of ``id``, ``image_id``, ``full_image_id`` matches the most loaded ``id``\\ s; the released file was made on the
+of ``id``, ``image_id``, ``full_image_id`` matches the most loaded ``id``\\ s. Rows whose ``can_i_rate_this_job``
+is ``"no"`` (the annotator could not rate the image) are dropped first, as the authors' ``Annotations`` class does
+(``annotations.py``; counted in ``metadata["factor_annotations_unrated"]``). The released file was made on the
 Dollar Street version of the VISSL fairness indicators (keyed by image URL), so where none matches the loader
 stops and says so: map the annotations to this release's ``id``\\ s first. How many images got annotations is
 ``metadata["factor_annotations"]``.
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +59,16 @@ from robustscope.data.base import Dataset
 from robustscope.data.benchmarks._common import build_dataset, check_folder, label_set_file
 from robustscope.data.benchmarks.index_sets import (
     format_index_set,
+    income_edges_for,
     income_group,
-    income_quartile_edges,
     parse_index_set,
 )
 from robustscope.errors import MissingDataError, SpecError
 
 #: The factor annotation file looked for in the Dollar Street folder (Gustafson et al. 2023's release name).
 FACTORS_FILE = "DollarStreetFactors.csv"
+#: The annotation column whose ``"no"`` marks a row the annotator could not rate (dropped, as the authors do).
+UNRATED_COLUMN = "can_i_rate_this_job"
 #: Columns of a factor annotation CSV that may hold this release's image ids, in the order tried.
 FACTOR_KEYS = ("id", "image_id", "full_image_id")
 #: The columns the loader needs in a split CSV.
@@ -113,7 +120,7 @@ def region_name(region_id: str, names: dict[str, str] | None = None) -> str:
 def load_dollar_street(
     path: str | Path,
     split: str = "test",
-    income_bins: str = "paper",
+    income_bins: str | Sequence[float] = "authors",
     factors: str | Path | None = None,
 ) -> Dataset:
     """Read a Dollar Street split: label = first topic; per-image ImageNet index sets in ``imagenet_indices``.
@@ -121,7 +128,8 @@ def load_dollar_street(
     Args:
         path: the ``dataset_dollarstreet`` folder (the split CSVs and the images they name).
         split: ``test`` (``images_v2_imagenet_test.csv``), ``train``, or a CSV file name in ``path``.
-        income_bins: ``paper`` (Richards et al.'s 200 / 684 / 1997 edges) or ``quartiles`` (of this split).
+        income_bins: ``authors`` (Richards et al.'s right-closed bins at 195 / 685 / 1963 USD per person per month;
+            ``paper`` is the same), ``quartiles`` (of this split), or three increasing edges.
         factors: CSV of factor annotations (an image key + 0/1 factor columns) to join as ``factor_*``; default
             ``PATH/DollarStreetFactors.csv`` if it exists.
 
@@ -171,12 +179,10 @@ def load_dollar_street(
     index = {name: i for i, name in enumerate(classes)}
     income = pd.to_numeric(table["income"], errors="coerce").to_numpy(dtype=np.float64)
     info = label_set_file("dollar_street")
-    if income_bins == "paper":
-        edges = tuple(float(e) for e in info["income_edges"])
-    elif income_bins == "quartiles":
-        edges = income_quartile_edges(income)
+    if income_bins in ("authors", "paper"):
+        edges = tuple(float(e) for e in info["income_edges"])  # the shipped, cited copy of PAPER_INCOME_EDGES
     else:
-        raise SpecError(f"income_bins={income_bins!r}: use 'paper' (200/684/1997) or 'quartiles'")
+        edges = income_edges_for(income_bins, income)
     relative = table["imageRelPath"].astype(str).str.lstrip("/").tolist()
     absent = [r for r in relative if not (root / r).is_file()]
     if absent:
@@ -200,9 +206,9 @@ def load_dollar_street(
     }
     if factors is None and (root / FACTORS_FILE).is_file():
         factors = root / FACTORS_FILE
-    annotated = 0
+    annotated, unrated = 0, 0
     if factors is not None:
-        joined = _factor_columns(Path(factors).expanduser(), columns["sample_id"])
+        joined, unrated = _factor_columns(Path(factors).expanduser(), columns["sample_id"])
         annotated = int(pd.DataFrame(joined).notna().all(axis=1).sum())
         columns.update(joined)
     metadata = {
@@ -210,23 +216,33 @@ def load_dollar_street(
         "external_labels": True,
         "label_space": "imagenet-1k",
         "split": split,
-        "income_bins": income_bins,
+        "income_bins": income_bins if isinstance(income_bins, str) else "custom",
         "income_edges": list(edges),
         "dropped_without_imagenet_labels": dropped,
         "factor_annotations": annotated,
+        "factor_annotations_unrated": unrated,
         "source": info["source"],
     }
     return build_dataset(f"dollar-street:{root}:{split}", root, classes, columns, metadata, LAYOUT)
 
 
-def _factor_columns(csv: Path, ids: list[str]) -> dict[str, list[Any]]:
-    """0/1 factor annotations by image id, as ``factor_<name>`` columns (NaN for images without annotations)."""
+def _factor_columns(csv: Path, ids: list[str]) -> tuple[dict[str, list[Any]], int]:
+    """0/1 factor annotations by image id, as ``factor_<name>`` columns (NaN for images without annotations).
+
+    Also returns how many rows were dropped as unrated (``can_i_rate_this_job == "no"``).
+    """
     if not csv.is_file():
         raise MissingDataError(f"Dollar Street factor annotations {csv} do not exist")
     try:
         table = pd.read_csv(csv, dtype={k: str for k in FACTOR_KEYS})
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise MissingDataError(f"{csv} is not a factor annotation CSV ({err})") from None
+    unrated = 0
+    if UNRATED_COLUMN in table.columns:
+        # The authors' Annotations keeps `annotations_all[can_i_rate_this_job] != "no"` (NaN kept, as there).
+        rated = table[UNRATED_COLUMN].astype(str) != "no"
+        unrated = int((~rated).sum())
+        table = table[rated]
     known = label_set_file("dollar_street")["factors"]
     names = [c for c in known if c in table.columns]
     if not names:
@@ -243,7 +259,8 @@ def _factor_columns(csv: Path, ids: list[str]) -> dict[str, list[Any]]:
             "Dollar Street version: map them to this release's `id` column first"
         )
     table = table.drop_duplicates(key).set_index(key)
-    return {
+    joined = {
         f"factor_{name}": pd.to_numeric(table[name].reindex(ids), errors="coerce").astype(float).tolist()
         for name in names
     }
+    return joined, unrated

@@ -8,18 +8,20 @@ over the nine class folders ``00_dog`` … ``08_fish``. Without ``VARIANT`` ever
 with a ``variant`` factor; the sample id is the path relative to ``PATH``, so it is unique across variants.
 
 A 1000-way model is scored as in the release's ``in9_eval.py``: correct iff its top-1 ImageNet class
-maps to the image's class (``set_reduction: top1_in_set``). The official map is the repository's
-``in_to_in9.json``; when that file sits in ``PATH`` (or is passed as ``mapping=``) it is used as is.
-Otherwise the shipped ``label_sets/imagenet9.json`` is used: a reconstruction from the paper's Table 4
-synsets through the hierarchy code that built the dataset (MadryLab/robustness ``ImageNetHierarchy``) on
-WordNet 3.0. It matches the paper's class sizes for eight classes; ``wheeled vehicle`` has 44 classes
-against the paper's 42 (the file's ``known_differences`` names the candidates).
+maps to the image's class (``set_reduction: top1_in_set``), through the repository's official
+``in_to_in9.json`` (ImageNet index → IN-9 class, -1 for the 630 classes outside IN-9). A copy of that file
+ships as ``label_sets/in_to_in9.json``, its 1000 entries verbatim, with a ``_source`` field citing repository,
+commit and path; an ``in_to_in9.json`` in ``PATH`` (or passed as ``mapping=``) is used instead. Its class sizes
+are the paper's Table 4 (116 dog, 52 bird, 42 wheeled vehicle, …); golf cart (575) and mobile home (660), for
+instance, are outside IN-9 (-1).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from robustscope.data.base import Dataset
 from robustscope.data.benchmarks._common import (
@@ -42,11 +44,15 @@ CLASSES = (
 )  # fmt: skip
 #: File name of the official ImageNet index → IN-9 class map (``{"0": 8, …, "999": -1}``).
 OFFICIAL_MAPPING = "in_to_in9.json"
+#: The shipped copy of the official map (``label_sets/in_to_in9.json``), by its label-set file name.
+SHIPPED_MAPPING = "in_to_in9"
 LAYOUT = "<variant>/val/<class>/<image>"
 
 
-def read_in_to_in9(mapping: str | Path, classes: tuple[str, ...] = CLASSES) -> dict[str, list[int]]:
-    """Label sets from the official ``in_to_in9.json`` (ImageNet index → IN-9 class index, -1 for none).
+def read_in_to_in9(mapping: str | Path | Mapping[str, Any], classes: tuple[str, ...] = CLASSES) -> dict[str, list[int]]:
+    """Label sets from an ``in_to_in9.json`` (ImageNet index → IN-9 class index, -1 for none), a file or its dict.
+
+    Keys starting with ``_`` (the shipped copy's ``_source``) are not entries.
 
     Example:
         >>> import tempfile, json
@@ -55,13 +61,20 @@ def read_in_to_in9(mapping: str | Path, classes: tuple[str, ...] = CLASSES) -> d
         >>> sets = read_in_to_in9(f.name)
         >>> sets["08_fish"], sets["00_dog"], sets["01_bird"]
         ([0, 1], [151], [])
+        >>> read_in_to_in9({"_source": "a note", "575": -1, "407": 2})["02_wheeled vehicle"]
+        [407]
     """
-    raw = json.loads(Path(mapping).read_text())
+    where = "in_to_in9" if isinstance(mapping, Mapping) else str(mapping)
+    try:
+        raw = mapping if isinstance(mapping, Mapping) else json.loads(Path(mapping).read_text(encoding="utf-8"))
+        pairs = sorted((int(k), int(v)) for k, v in raw.items() if not str(k).startswith("_"))
+    except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as err:
+        raise SpecError(f"{where} is not an ImageNet → IN-9 map like {{\"0\": 8, \"575\": -1}} ({err})") from None
     sets: dict[str, list[int]] = {name: [] for name in classes}
-    for index, target in sorted(((int(k), int(v)) for k, v in raw.items())):
+    for index, target in pairs:
         if target >= 0:
             if target >= len(classes):
-                raise SpecError(f"{mapping}: ImageNet class {index} maps to IN-9 class {target}, not in 0..8")
+                raise SpecError(f"{where}: ImageNet class {index} maps to IN-9 class {target}, not in 0..8")
             sets[classes[target]].append(index)
     return sets
 
@@ -79,7 +92,8 @@ def load_imagenet9(
         variant: one of :data:`VARIANTS` (or any variant folder present); ``None`` reads all.
         label_sets: class → model labels, replacing the IN-9 → ImageNet map (a synthetic world's
             classes, or ``"identity"`` for its folder names).
-        mapping: the official ``in_to_in9.json``; default ``PATH/in_to_in9.json`` when it exists.
+        mapping: an ``in_to_in9.json``; default ``PATH/in_to_in9.json`` when it exists, else the shipped copy
+            of the official one.
 
     Example:
         >>> import tempfile, os
@@ -114,10 +128,13 @@ def load_imagenet9(
     official = Path(mapping).expanduser() if mapping is not None else root / OFFICIAL_MAPPING
     if label_sets is None and official.is_file():
         classes, sets, source = list(CLASSES), read_in_to_in9(official), f"official map {official}"
-    else:
-        if mapping is not None and label_sets is None:
+    elif label_sets is None:
+        if mapping is not None:
             raise MissingDataError(f"ImageNet-9 map {official} does not exist (the release's {OFFICIAL_MAPPING})")
-        classes, sets, source = resolve_label_sets(label_sets, "imagenet9", found)
+        shipped = label_set_file(SHIPPED_MAPPING)
+        classes, sets, source = list(CLASSES), read_in_to_in9(shipped), f"official map: {shipped['_source']}"
+    else:
+        classes, sets, source = resolve_label_sets(label_sets, "in_to_in9", found)
     index = {name: i for i, name in enumerate(classes)}
     unknown = [name for name in found if name not in index]
     if unknown:
@@ -137,7 +154,5 @@ def load_imagenet9(
         "label_sets_source": source,
         "variants": variants,
     }
-    if label_sets is None and not official.is_file():
-        metadata["label_sets_exact"] = bool(label_set_file("imagenet9").get("exact", True))
     name = f"imagenet-9:{root}" + (f":{variant}" if variant else "")
     return build_dataset(name, root, classes, columns, metadata, LAYOUT)

@@ -4,6 +4,15 @@
 root; :func:`find_benchmark` returns the first that exists or raises :class:`MissingDataError` listing
 every path tried; :func:`benchmark_status` reports a list of benchmarks without raising, so a suite can
 mark the missing ones as skipped with the paths it expected.
+
+Besides each release's own folder name, the folders of the seed benchmark's code are tried (Singh et al., "Is
+Synthetic Data all We Need?", CVPRW 2024; ``visinf/benchmarking-synthetic-clones`` at commit
+a443db529e728528e4dca181727a7a88a44ace33, whose data root is ``/fastdata/ksingh/robust/``): ``Imagenet-C``
+(``corruptions/2dcc.py``), ``background_challenge`` (``background_bias/configs/default.yaml``),
+``shape_bias/cue-conflict`` (``shape_bias/configs/default.yaml``), ``calibration/imagenet-r`` and
+``calibration/imagenet-a`` (``datasets/load_datasets.py``), ``OOD/iNaturalist``, ``OOD/SUN``, ``OOD/Places`` and
+``transfer_datasets/dtd/images`` (``ood_detection/run_eval.py``); ``ILSVRC2012`` and ``ImageNet-3DCC`` were there
+already. So ``--data-root`` pointed at a copy of the seed's data tree finds every benchmark.
 """
 
 from __future__ import annotations
@@ -19,18 +28,18 @@ BENCHMARK_FOLDERS: dict[str, tuple[str, ...]] = {
     "imagenet-val": ("imagenet/val", "ILSVRC2012/val", "val"),
     "imagenet-v2": ("imagenetv2-matched-frequency-format-val", "imagenet-v2"),
     "imagenet-sketch": ("imagenet-sketch/sketch", "sketch"),
-    "imagenet-r": ("imagenet-r",),
-    "imagenet-a": ("imagenet-a",),
-    "cue-conflict": ("cue-conflict", "texture-shape/cue-conflict"),
-    "imagenet-9": ("bg_challenge", "imagenet-9"),
+    "imagenet-r": ("imagenet-r", "calibration/imagenet-r"),
+    "imagenet-a": ("imagenet-a", "calibration/imagenet-a"),
+    "cue-conflict": ("cue-conflict", "texture-shape/cue-conflict", "shape_bias/cue-conflict"),
+    "imagenet-9": ("bg_challenge", "imagenet-9", "background_challenge"),
     "focus": ("focus",),
     "urbancars": ("urbancars", "data/urbancars", "UrbanCars"),
-    "imagenet-c": ("imagenet-c", "ImageNet-C"),
+    "imagenet-c": ("imagenet-c", "ImageNet-C", "Imagenet-C"),
     "imagenet-3dcc": ("imagenet-3dcc", "ImageNet-3DCC"),
-    "inaturalist": ("ood/iNaturalist", "iNaturalist"),
-    "sun": ("ood/SUN", "SUN"),
-    "places": ("ood/Places", "Places"),
-    "textures": ("ood/dtd/images", "dtd/images", "Textures"),
+    "inaturalist": ("ood/iNaturalist", "iNaturalist", "OOD/iNaturalist"),
+    "sun": ("ood/SUN", "SUN", "OOD/SUN"),
+    "places": ("ood/Places", "Places", "OOD/Places"),
+    "textures": ("ood/dtd/images", "dtd/images", "Textures", "transfer_datasets/dtd/images"),
     "dollar-street": ("dollar-street/dataset_dollarstreet", "dataset_dollarstreet", "dollar-street", "dollarstreet"),
     "geode": ("geode",),
     "pug-animals": ("PUG_Animal", "PUG_Animals", "pug_animals", "pug-animals"),

@@ -13,17 +13,18 @@ from dataclasses import dataclass
 
 import torch
 
-from robustscope.errors import SpecError
+from robustscope.errors import ShiftSpecError, SpecError
 from robustscope.registry import Registry
-from robustscope.shifts.base import Shift, sample_seed
+from robustscope.shifts.base import CHANNELS, Shift, sample_seed
 
 #: Image side the published parameters were tuned for.
 REFERENCE_SIZE = 224
 SEVERITIES = (1, 2, 3, 4, 5)
 
-#: ``fn(images, severity, generators) -> images``: ``images`` ``[B,3,H,W]`` in [0,1] (float32, any
-#: device); ``generators`` one seeded CPU ``torch.Generator`` per sample (draw randomness per
-#: sample on the CPU, then move it, so results do not depend on batch composition or device).
+#: ``fn(images, severity, generators) -> images``: ``images`` ``[B,C,H,W]`` in [0,1] (float32, any
+#: device; C = 3 for RGB or 1 for grey); ``generators`` one seeded CPU ``torch.Generator`` per sample
+#: (draw randomness per sample on the CPU, then move it, so results do not depend on batch
+#: composition or device).
 CorruptionFn = Callable[[torch.Tensor, int, list[torch.Generator]], torch.Tensor]
 
 
@@ -107,10 +108,11 @@ def per_sample(generators: Sequence[torch.Generator], shape: Sequence[int], draw
 
 def corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0,
             sample_ids: Sequence[str] | None = None) -> torch.Tensor:
-    """Apply corruption ``name`` at ``severity`` (1–5) to ``[B,3,H,W]`` images in [0,1].
+    """Apply corruption ``name`` at ``severity`` (1–5) to ``[B,C,H,W]`` images in [0,1], C = 3 (RGB) or 1 (grey).
 
     ``sample_ids`` make the randomness per sample (default: the position in the batch, which
-    ties the result to the batch composition).
+    ties the result to the batch composition). On grey images noise is drawn per grey pixel (as in
+    MNIST-C) and colours in luma; see :mod:`robustscope.shifts.corruptions` for each corruption.
 
     Example:
         >>> x = torch.full((2, 3, 32, 32), 0.5)
@@ -120,8 +122,8 @@ def corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0,
     """
     if severity not in SEVERITIES:
         raise SpecError(f"severity must be one of {SEVERITIES}, got {severity}")
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"corrupt expects [B,3,H,W] images, got {tuple(images.shape)}")
+    if images.ndim != 4 or images.shape[1] not in CHANNELS:
+        raise ValueError(f"corrupt expects [B,3,H,W] (RGB) or [B,1,H,W] (grey) images, got {tuple(images.shape)}")
     info = CORRUPTIONS.get(name)()
     ids = list(sample_ids) if sample_ids is not None else [str(i) for i in range(images.shape[0])]
     if len(ids) != images.shape[0]:
@@ -157,6 +159,8 @@ class Corruption(Shift):
     def from_spec(cls, argument: str) -> Corruption:
         """Parse ``NAME:SEVERITY`` (the part after ``corruption:``)."""
         name, _, severity = argument.partition(":")
-        if not severity.isdigit():
-            raise SpecError(f"corruption shift needs NAME:SEVERITY, e.g. corruption:glass_blur:3; got {argument!r}")
+        if not (severity.isascii() and severity.isdigit()) or int(severity) not in SEVERITIES:
+            raise ShiftSpecError(
+                f"corruption:{argument}: give NAME:SEVERITY with a severity of 1-5, e.g. corruption:glass_blur:3"
+            )
         return cls(name, int(severity))

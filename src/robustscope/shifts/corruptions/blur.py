@@ -15,8 +15,9 @@ motion_blur    radius, sigma = (10,3) (15,5) (15,8) (15,12) (20,15); angle ~ U(-
 zoom_blur      zoom factors 1..1.11 step .01, ..1.16 .01, ..1.21 .02, ..1.26 .02, ..1.31 .03
 =============  ==========================================================================
 
-Every function takes ``images`` ``[B,3,H,W]`` float in [0,1] on any device, a severity 1–5 and one
-CPU ``torch.Generator`` per sample, and returns ``[B,3,H,W]`` on the input device. The reference
+Every function takes ``images`` ``[B,C,H,W]`` float in [0,1] on any device (C = 3, or 1 for grey: each
+channel is filtered alike), a severity 1–5 and one CPU ``torch.Generator`` per sample, and returns
+``[B,C,H,W]`` on the input device. The reference
 quantises its output (and, in ``glass_blur``, the intermediate blurred image) to uint8 by
 truncation; ours stays float throughout.
 """

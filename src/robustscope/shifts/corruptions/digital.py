@@ -159,7 +159,7 @@ def _box_matrix(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
 def brightness(images: torch.Tensor, severity: int, generators: list[torch.Generator]) -> torch.Tensor:
     """Brighten by adding 0.1·severity to the HSV value channel (ImageNet-C, Hendrycks & Dietterich 2019).
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Deterministic.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey). Deterministic.
 
     Example:
         >>> x = torch.full((1, 3, 4, 4), 0.5)
@@ -181,7 +181,7 @@ def brightness(images: torch.Tensor, severity: int, generators: list[torch.Gener
 def saturate(images: torch.Tensor, severity: int, generators: list[torch.Generator]) -> torch.Tensor:
     """Scale (and shift) HSV saturation: ``s·(0.3, 0.1, 2, 5, 20) + (0, 0, 0, 0.1, 0.2)`` (ImageNet-C extra).
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Deterministic.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey). Deterministic.
 
     Example:
         >>> x = torch.tensor([0.8, 0.4, 0.4]).view(1, 3, 1, 1)
@@ -189,6 +189,9 @@ def saturate(images: torch.Tensor, severity: int, generators: list[torch.Generat
         [0.8, 0.76, 0.76]
     """
     scale, shift = ((0.3, 0.0), (0.1, 0.0), (2.0, 0.0), (5.0, 0.1), (20.0, 0.2))[severity - 1]
+    if images.shape[1] == 1:
+        # A grey image has no saturation to scale: the identity (documented in the package docstring).
+        return images.clone()
     # Closed form of the HSV round trip: with hue and value fixed, channel = v·(1 − s·g) where
     # g = (v − channel) / (v − min) depends only on the hue; grey pixels have hue 0, i.e. g = (0, 1, 1).
     value = images.amax(1, keepdim=True)
@@ -211,7 +214,7 @@ def saturate(images: torch.Tensor, severity: int, generators: list[torch.Generat
 def contrast(images: torch.Tensor, severity: int, generators: list[torch.Generator]) -> torch.Tensor:
     """Shrink each channel towards its per-image mean by ``0.4, 0.3, 0.2, 0.1, 0.05`` (ImageNet-C).
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Deterministic.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey). Deterministic.
 
     Example:
         >>> x = torch.tensor([0.0, 1.0]).repeat(3, 2, 1).unsqueeze(0)  # [1,3,2,2]
@@ -231,7 +234,7 @@ def pixelate(images: torch.Tensor, severity: int, generators: list[torch.Generat
     upsample uses PIL's nearest rule (``nearest-exact``: source pixel ``floor((i + 0.5)·in/out)``).
     The factor is relative, so it needs no resolution scaling.
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Deterministic.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey). Deterministic.
 
     Example:
         >>> x = torch.arange(16.0).view(1, 1, 4, 4).expand(1, 3, 4, 4) / 15
@@ -255,7 +258,7 @@ def jpeg_compression(images: torch.Tensor, severity: int, generators: list[torch
     subsampling, as the reference), on the CPU, then moved back to the input's device. A per-image
     loop: JPEG has no batched codec, but each 224 px round trip takes well under a millisecond.
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Deterministic.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey). Deterministic.
 
     Example:
         >>> x = torch.full((2, 3, 16, 16), 0.5)
@@ -264,12 +267,15 @@ def jpeg_compression(images: torch.Tensor, severity: int, generators: list[torch
     """
     quality = (25, 18, 15, 10, 7)[severity - 1]
     pixels = (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    mode = "L" if images.shape[1] == 1 else "RGB"  # a grey image is encoded as a one-channel JPEG
     decoded = []
     for array in pixels:
         buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(array)).save(buffer, "JPEG", quality=quality)
+        Image.fromarray(np.ascontiguousarray(array if mode == "RGB" else array[..., 0]), mode).save(
+            buffer, "JPEG", quality=quality
+        )
         buffer.seek(0)
-        decoded.append(np.asarray(Image.open(buffer).convert("RGB")))
+        decoded.append(np.asarray(Image.open(buffer).convert(mode)).reshape(array.shape))
     out = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).float() / 255.0
     return out.to(images.device)
 
@@ -286,7 +292,7 @@ def elastic_transform(images: torch.Tensor, severity: int, generators: list[torc
     (The original ImageNet-C script also applied a small random affine; the published package
     version that defines the benchmark parameters does not, and neither do we.)
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Random: per-sample generators.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey). Random: per-sample generators.
 
     Example:
         >>> from robustscope.shifts.corruptions.base import generators_for

@@ -16,7 +16,8 @@ speckle_noise    std c = .15 .20 .35 .45 .60           x + x·c·N(0,1)
 All outputs are clipped to [0, 1]. The reference then quantises to uint8 by truncation (a
 −0.5/255 mean bias on average); ours stays float. Every function takes ``images`` ``[B,3,H,W]``
 float in [0,1] on any device, a severity 1–5 and one CPU ``torch.Generator`` per sample, and
-returns ``[B,3,H,W]`` on the input device.
+returns ``[B,3,H,W]`` on the input device. Grey images ``[B,1,H,W]`` get their noise per grey pixel
+(MNIST-C's choice), with the same per-value parameters.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from robustscope.shifts.base import to_channels
 from robustscope.shifts.corruptions.base import per_sample, register_corruption, spatial_scale
 from robustscope.shifts.corruptions.digital import gaussian_filter
 
@@ -126,6 +127,8 @@ def _motion_blur_slices(layer: torch.Tensor, kernel: list[float], sin: torch.Ten
 
 
 def _greyscale(images: torch.Tensor) -> torch.Tensor:
+    if images.shape[1] == 1:  # already grey
+        return images
     weights = torch.tensor(_GREY, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
     return (images * weights).sum(1, keepdim=True)
 
@@ -141,7 +144,8 @@ def fog(images: torch.Tensor, severity: int, generators: list[torch.Generator]) 
     (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4). The fractal is drawn per sample at the next
     power of two above the longest side and cropped, so its structure scales with the image.
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Random: one fractal per sample generator.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey; colours in luma).
+    Random: one fractal per sample generator.
 
     Example:
         >>> from robustscope.shifts.corruptions.base import generators_for
@@ -248,7 +252,8 @@ def frost(images: torch.Tensor, severity: int, generators: list[torch.Generator]
     blend weights are exact, so the image term, the colour shift and the texture's contrast and
     spectrum match the reference in distribution; the crystals' sharp edges (phase structure) do not.
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Random: pattern, crop, flips and level per sample generator.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey; colours in luma).
+    Random: pattern, crop, flips and level per sample generator.
 
     Example:
         >>> from robustscope.shifts.corruptions.base import generators_for
@@ -258,7 +263,8 @@ def frost(images: torch.Tensor, severity: int, generators: list[torch.Generator]
     """
     weight, frost_weight = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))[severity - 1]
     h, w = images.shape[-2:]
-    textures = _frost_textures(generators, h, w).to(images.device, images.dtype)
+    # On grey images the tinted texture is seen in luma, as the model's preprocessing sees colours.
+    textures = to_channels(_frost_textures(generators, h, w), images.shape[1]).to(images.device, images.dtype)
     # In place on the fresh texture tensor: full-batch temporaries dominate at these sizes.
     return textures.mul_(frost_weight).add_(images, alpha=weight).clamp_(0, 1)
 
@@ -274,7 +280,8 @@ def snow(images: torch.Tensor, severity: int, generators: list[torch.Generator])
     whitened, ``w·x + (1 − w)·max(x, 1.5·grey + 0.5)``, and the layer plus its 180° rotation added.
     Zoom, blur radius and sigma scale with ``spatial_scale`` so flakes keep their relative size.
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Random: noise and angle per sample generator.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey; colours in luma).
+    Random: noise and angle per sample generator.
 
     Example:
         >>> from robustscope.shifts.corruptions.base import generators_for
@@ -355,7 +362,8 @@ def spatter(images: torch.Tensor, severity: int, generators: list[torch.Generato
     transform and histogram equalisation; we use a chessboard distance (iterated erosion, capped at
     20 px like the reference's truncation) and a linear ramp, then the same emboss and box blurs.
 
-    Shapes: ``[B,3,H,W]`` in [0,1] → same. Random: noise per sample generator.
+    Shapes: ``[B,C,H,W]`` in [0,1] → same (C = 3, or 1: grey; colours in luma).
+    Random: noise per sample generator.
 
     Example:
         >>> from robustscope.shifts.corruptions.base import generators_for
@@ -382,7 +390,8 @@ def spatter(images: torch.Tensor, severity: int, generators: list[torch.Generato
     if mud:
         mask = gaussian_filter((liquid > threshold).to(images.dtype), intensity * scale)
         mask = torch.where(mask < 0.8, torch.zeros_like(mask), mask)
-        colour = torch.tensor([63, 42, 20], device=device, dtype=images.dtype).view(1, 3, 1, 1) / 255
+        colour = to_channels(torch.tensor([63, 42, 20], device=device, dtype=images.dtype).view(1, 3, 1, 1) / 255,
+                             images.shape[1])
         return torch.addcmul(images, colour - images, mask).clamp_(0, 1)  # x·(1 − m) + colour·m
     liquid = (liquid * 255).clamp(0, 255).floor()  # the reference casts the layer to uint8
     reach = max(1, round(20 * scale))
@@ -399,7 +408,8 @@ def spatter(images: torch.Tensor, severity: int, generators: list[torch.Generato
     relief = _box3(relief)
     shade = liquid * relief
     shade = shade / shade.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-6) * intensity
-    colour = torch.tensor([175, 238, 238], device=device, dtype=images.dtype).view(1, 3, 1, 1) / 255
+    colour = to_channels(torch.tensor([175, 238, 238], device=device, dtype=images.dtype).view(1, 3, 1, 1) / 255,
+                         images.shape[1])
     return torch.addcmul(images, shade, colour).clamp_(0, 1)
 
 

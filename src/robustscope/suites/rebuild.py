@@ -1,0 +1,193 @@
+"""``robustscope results --rebuild``: recompute the results database from recipes and stored predictions.
+
+Every result row is a pure function of stored predictions, recorded with the recipe that made it
+(:mod:`robustscope.engine.recipes`). Rebuilding moves the old database aside (never deletes it) and
+replays the recipes oldest first, inside :func:`~robustscope.engine.recipes.replaying`, so no forward
+pass can happen: a prediction that is missing or fails its checksum makes that recipe fail, with the
+reason, while the others are rebuilt.
+
+- ``evaluate`` recipes are recomputed from the predictions alone (the model and the dataset are not
+  needed): same metrics, slices, bootstrap resamples and seed, so the same values, CIs and n.
+- ``suite`` recipes re-run :func:`~robustscope.suites.run.run_suite` with the recorded suite spec, world,
+  data root, seed and resamples. That reloads the model from its spec and the datasets, and reads every
+  prediction from the store; a suite run on a Python model object (no spec) cannot be replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from robustscope.config import Workspace, workspace
+from robustscope.engine.database_health import set_aside
+from robustscope.engine.label_space import to_dataset_space
+from robustscope.engine.prediction_store import PredictionStore
+from robustscope.engine.predictions import Predictions
+from robustscope.engine.recipes import replaying
+from robustscope.engine.result_store import ResultStore
+from robustscope.errors import RobustscopeError, StoreVersionError
+from robustscope.metrics.registry import compute_metrics
+from robustscope.metrics.slicing import slicing_frame
+from robustscope.suites.spec import AxisSpec, SuiteSpec
+
+
+@dataclass
+class RebuildReport:
+    """What :func:`rebuild_results` did: the database it wrote, where the old one went, what failed."""
+
+    database: Path
+    previous: Path | None
+    recipes: int
+    rows: int
+    failures: list[str] = field(default_factory=list)
+
+
+def suite_recipe(
+    model_spec: str | None,
+    model_name: str,
+    suite: SuiteSpec,
+    axes: Sequence[AxisSpec],
+    world: str,
+    data_root: Path | None,
+    seed: int,
+    n_resamples: int,
+) -> dict[str, Any]:
+    """The recipe of one :func:`~robustscope.suites.run.run_suite` call (the axes it ran, as data).
+
+    Example:
+        >>> from robustscope.suites.spec import load_suite
+        >>> suite = load_suite("synthetic-clones-offline")
+        >>> recipe = suite_recipe("file:m", "m", suite, suite.axes[:1], "demo", None, 0, 100)
+        >>> recipe["kind"], list(recipe["suite"]["axes"]), SuiteSpec.from_dict(recipe["suite"]).axes[0].axis
+        ('suite', ['shape_bias'], 'shape_bias')
+    """
+    return {
+        "kind": "suite",
+        "model": model_spec,
+        "model_name": model_name,
+        "suite": {
+            "name": suite.name,
+            "description": suite.description,
+            "paper": suite.paper,
+            "axes": {
+                a.axis: {"datasets": dict(a.datasets), "shifts": list(a.shifts), "params": dict(a.params)} for a in axes
+            },
+        },
+        "world": world,
+        "data_root": str(data_root) if data_root is not None else None,
+        "seed": int(seed),
+        "n_resamples": int(n_resamples),
+    }
+
+
+def _in_dataset_space(predictions: Predictions, space: dict[str, Any], name: str) -> Predictions:
+    """Stored model-space predictions reduced to the dataset's classes, as evaluate reduced them."""
+    from robustscope.data.base import Dataset
+
+    labels = space["labels"]
+    manifest = pd.DataFrame({"sample_id": list(labels), "path": "", "label": list(labels.values())})
+    metadata = {"label_sets": dict(zip(space["classes"], space["label_sets"], strict=True)),
+                "set_reduction": space["reduction"]}
+    dataset = Dataset(name, ".", list(space["classes"]), manifest, metadata=metadata)
+    return to_dataset_space(predictions, dataset, predictions.class_names, {})
+
+
+def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.DataFrame:
+    """The rows an ``evaluate`` recipe describes, recomputed from stored predictions (no model, no images).
+
+    Example:
+        >>> # rows = evaluation_rows(recipe, PredictionStore(ws.predictions))
+    """
+    constants = recipe["columns"]
+    times = recipe.get("created_at") or [None] * len(recipe["runs"])
+    tables = []
+    for run, created_at in zip(recipe["runs"], times, strict=True):
+        stored = predictions.load(run["prediction_key"])
+        if recipe.get("dataset_space"):
+            stored = _in_dataset_space(stored, recipe["dataset_space"], str(constants.get("dataset", "")))
+        factors = slicing_frame(stored.factors, recipe["slice_by"])
+        rows = compute_metrics(
+            stored.logits,
+            stored.labels,
+            factors,
+            recipe["metrics"],
+            slice_by=list(factors.columns),
+            n_resamples=int(recipe["n_resamples"]),
+            seed=int(recipe["seed"]),
+        )
+        for column, value in constants.items():
+            rows[column] = value
+        rows["shift"] = run["shift"]
+        rows["prediction_key"] = run["prediction_key"]
+        if created_at is not None:
+            rows["created_at"] = pd.Timestamp(created_at)
+        tables.append(rows)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _replay_suite(recipe: dict[str, Any], ws: Workspace) -> None:
+    from robustscope.suites.run import run_suite
+
+    if not recipe.get("model"):
+        raise RobustscopeError(
+            f"model {recipe.get('model_name')!r} was passed to run_suite as a Python object, not a spec, so it "
+            "cannot be reloaded; run the suite again to recompute these rows"
+        )
+    run_suite(
+        recipe["model"],
+        SuiteSpec.from_dict(recipe["suite"], source="recipe"),
+        data_root=recipe.get("data_root"),
+        world=str(recipe.get("world", "demo")),
+        seed=int(recipe["seed"]),
+        n_resamples=int(recipe["n_resamples"]),
+        store=ws,
+        progress=False,
+    )
+
+
+def _describe(recipe: dict[str, Any]) -> str:
+    if recipe.get("kind") == "suite":
+        return f"suite {recipe['suite'].get('name')!r} of model {recipe.get('model') or recipe.get('model_name')!r}"
+    columns = recipe.get("columns", {})
+    return f"evaluation of model {columns.get('model')!r} on {columns.get('dataset')!r}"
+
+
+def rebuild_results(store: str | Path | Workspace | None = None) -> RebuildReport:
+    """Move the workspace's results database aside and rebuild it from recipes and stored predictions.
+
+    Runs no forward pass (a recipe whose predictions are missing or damaged is listed in
+    ``failures`` instead). The old database becomes ``results.duckdb.corrupt-<time>`` when it cannot
+    be opened, ``results.duckdb.replaced-<time>`` otherwise.
+
+    Example:
+        >>> # report = rebuild_results("~/.robustscope")
+        >>> # report.rows, report.failures
+    """
+    ws = store if isinstance(store, Workspace) else workspace(store)
+    previous = None
+    if ws.results_db.exists():
+        try:
+            len(ResultStore(ws.results_db, lock_timeout=5.0))
+            label = "replaced"
+        except StoreVersionError:  # corrupt, or from another schema: either way it is rebuilt
+            label = "corrupt"
+        previous = set_aside(ws.results_db, label)
+    results = ResultStore(ws.results_db)
+    recipes, failures = results.recipes.recipes()
+    prediction_store = PredictionStore(ws.predictions)
+    with replaying():
+        for recipe in recipes:
+            try:
+                if recipe.get("kind") == "evaluate":
+                    results.write(evaluation_rows(recipe, prediction_store))
+                elif recipe.get("kind") == "suite":
+                    _replay_suite(recipe, ws)
+                else:
+                    raise RobustscopeError(f"unknown recipe kind {recipe.get('kind')!r}")
+            except RobustscopeError as err:
+                failures.append(f"{_describe(recipe)}: {err}")
+    return RebuildReport(ws.results_db, previous, len(recipes), len(results), failures)
