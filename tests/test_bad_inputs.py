@@ -12,19 +12,23 @@ so ``pytest tests/test_bad_inputs.py -q -rf`` counts the outcomes.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+import robustscope
 from conftest import write_colour_folder
 from robustscope.cli import main
-from robustscope.errors import RobustscopeError
+from robustscope.errors import MissingDependencyError, OptionError, RobustscopeError, ShiftSpecError
+from test_engine_support import ForwardCounter, make_dataset, tiny_model
 
 COLOURS = {"blue": (0, 0, 255), "green": (0, 255, 0), "red": (255, 0, 0)}
 
@@ -42,7 +46,6 @@ class Case:
     argv: tuple[str, ...] = ()
     call: Callable[[dict[str, Path]], object] | None = None
     setup: Callable[[pytest.MonkeyPatch], None] | None = None
-    marks: tuple = field(default=())
 
 
 def _run(*extra: str) -> tuple[str, ...]:
@@ -110,7 +113,7 @@ CASES = [
     Case("fgsm-extra-positional", ("fgsm:1/255:2", "'2'"), _run("--shift", "fgsm:1/255:2")),
     Case("pgd-negative-steps", ("steps=-3", ">= 0"), _run("--shift", "pgd:linf:eps=1/255:steps=-3")),
     Case("pgd-unknown-norm", ("pgd:l3", "linf", "l2"), _run("--shift", "pgd:l3")),
-    Case("pgd-steps-not-an-integer", ("steps=abc", "integer"), _run("--shift", "pgd:linf:steps=abc")),
+    Case("pgd-steps-not-an-integer", ("steps=abc", "whole number"), _run("--shift", "pgd:linf:steps=abc")),
     Case("pgd-alpha-not-a-number", ("alpha=x", "number"), _run("--shift", "pgd:linf:alpha=x")),
     Case("watermark-opacity-not-a-number", ("opacity=abc", "number"), _run("--shift", "watermark:opacity=abc")),
     Case("watermark-opacity-out-of-range", ("opacity=2", "[0, 1]"), _run("--shift", "watermark:opacity=2")),
@@ -208,7 +211,7 @@ def attempt(case: Case, paths: dict[str, Path], workspace: Path, capsys: pytest.
             if missing or "\n" in message.strip():
                 return "unclear", f"{type(err).__name__}: {message!r} lacks {missing}"
             return "clear", message
-        except Exception:  # noqa: BLE001 - any other exception is exactly what this table looks for
+        except Exception:  # any other exception is what this table looks for
             return "traceback", traceback.format_exc(limit=-3)
         return "silent", "accepted without an error"
     argv = [part.format(**{k: str(v) for k, v in paths.items()}) for part in case.argv]
@@ -218,7 +221,7 @@ def attempt(case: Case, paths: dict[str, Path], workspace: Path, capsys: pytest.
         code = exit_.code if isinstance(exit_.code, int) else 1
         if not isinstance(exit_.code, int):
             print(exit_.code, file=sys.stderr)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "traceback", traceback.format_exc(limit=-3)
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -246,3 +249,108 @@ def test_bad_input_gives_one_clear_line(
         case.setup(monkeypatch)
     outcome, detail = attempt(case, paths, isolated_workspace, capsys)
     assert outcome == "clear", f"{outcome}: {detail}"
+
+
+# -- API level: nothing runs before every input is checked ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"shifts": ["none", "corruption:fog:2", "fgsm:eps=abc"]}, ShiftSpecError, "fgsm:eps=abc"),
+        ({"shifts": ["none", "pgd:l3"]}, ShiftSpecError, "pgd:l3"),
+        ({"batch_size": 0}, OptionError, "batch_size"),
+        ({"n_resamples": -5}, OptionError, "n_resamples"),
+        ({"on_bad_image": "ignore"}, OptionError, "on_bad_image"),
+        ({"device": "tpu9"}, OptionError, "tpu9"),
+    ],
+    ids=["bad-third-shift", "bad-second-shift", "batch-size", "n-resamples", "on-bad-image", "device"],
+)
+def test_evaluate_checks_every_input_before_the_first_forward_pass(
+    tmp_path: Path, options: dict, error: type[Exception], message: str
+) -> None:
+    model, data = tiny_model(), make_dataset(tmp_path / "d", n=6, size=8)
+    counter = ForwardCounter(model.network)
+    with pytest.raises(error, match=re.escape(message)):
+        robustscope.evaluate(model, data, progress=False, **{"shifts": ["none"], "n_resamples": 0, **options})
+    assert counter.calls == 0
+    # the counter does count: the same call with good inputs runs the model
+    robustscope.evaluate(model, data, shifts=["none"], progress=False, n_resamples=0)
+    assert counter.calls > 0
+
+
+def test_compare_and_run_suite_check_options_before_loading_anything(tmp_path: Path) -> None:
+    from robustscope.suites import run_suite
+
+    missing = "file:/nonexistent/model"  # loading it would fail with another error: the option must fail first
+    with pytest.raises(OptionError, match="tpu9"):
+        robustscope.compare(missing, missing, "folder:/nonexistent", device="tpu9", progress=False)
+    with pytest.raises(OptionError, match="n_resamples"):
+        robustscope.compare(missing, missing, "folder:/nonexistent", n_resamples=-1, progress=False)
+    with pytest.raises(OptionError, match="batch_size"):
+        run_suite(missing, "synthetic-clones-offline", batch_size=0, progress=False)
+
+
+def test_shift_spec_keys_are_checked_one_by_one() -> None:
+    from robustscope.shifts.registry import check_shift_spec, load_shift
+
+    assert load_shift("fgsm:1/255").spec() == load_shift("fgsm:eps=1/255").spec() == "fgsm:eps=1/255"
+    assert load_shift("pgd:eps=1/255:l2").params()["norm"] == "l2"  # the positional norm may come last
+    for spec, message in [
+        ("fgsm:eps=1/255:eps=2/255", "eps is given twice"),  # last-one-wins would silently attack at 2/255
+        ("pgd:linf:norm=l2", "norm is given twice"),
+        ("pgd:linf:eps=1e400", "eps must be a number"),  # overflows a float
+        ("pgd:linf:random_start=maybe", "random_start must be true or false"),
+        ("none:x", "takes no parameters"),
+        ("corruption:fog:9", "severity of 1-5"),
+    ]:
+        with pytest.raises(ShiftSpecError, match=re.escape(message)):
+            load_shift(spec)
+    with pytest.raises(ShiftSpecError, match="spec string"):
+        load_shift(None)  # type: ignore[arg-type]
+    # a well-formed watermark spec passes the check even where its font is missing (reported when it runs)
+    os.environ["ROBUSTSCOPE_CJK_FONT"] = "/nonexistent/font.otf"
+    try:
+        check_shift_spec("watermark:opacity=0.5")
+        with pytest.raises(MissingDependencyError):
+            load_shift("watermark:opacity=0.5")
+    finally:
+        del os.environ["ROBUSTSCOPE_CJK_FONT"]
+
+
+def test_optional_model_packages_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robustscope.api import load_model
+
+    for module, spec in (("timm", "timm:resnet18"), ("open_clip", "clip:RN50/openai")):
+        with monkeypatch.context() as patched:
+            patched.setitem(sys.modules, module, None)
+            with pytest.raises(MissingDependencyError, match=re.escape("pip install 'robustscope[hub]'")) as caught:
+                load_model(spec, pretrained=False)
+            assert isinstance(caught.value, ImportError)  # as `import timm` would have raised
+
+
+def test_every_axis_param_an_axis_reads_is_known_to_the_suite_loader() -> None:
+    """AXIS_PARAMS (checked at load) must list every key the axis functions read, or a good suite is refused."""
+    import robustscope.suites as suites_package
+    from robustscope.suites.spec import AXIS_PARAMS
+
+    read: set[str] = set()
+    for module in Path(suites_package.__file__).parent.glob("*.py"):
+        read |= set(re.findall(r"params(?:\.get\(|\[)\"(\w+)\"", module.read_text()))
+    from robustscope.suites import pug
+
+    read |= set(pug._PARAMS)
+    known = set().union(*AXIS_PARAMS.values())
+    assert read - known == set()
+    assert {"metrics", "scores", "income_edges", "carton_class", "held_out"} <= read  # the scan finds keys
+
+
+def test_a_suite_run_with_no_dataset_lists_what_was_tried(tmp_path: Path) -> None:
+    from robustscope.suites import SuiteSpec, run_suite
+    from robustscope.suites.spec import AxisSpec
+
+    spec = SuiteSpec("nodata", "", (AxisSpec("calibration", {"val": "imagenet-val:{data:imagenet-val}"}),))
+    result = run_suite(tiny_model(), spec, data_root=tmp_path, n_resamples=0, progress=False)
+    assert result.table.empty and [s.role for s in result.skipped] == ["val"]
+    reason = result.empty_reason()
+    assert "calibration/val" in reason and str(tmp_path / "imagenet" / "val") in reason and "\n" not in reason

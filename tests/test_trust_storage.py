@@ -377,15 +377,21 @@ def test_disk_full_while_writing_results(tmp_path: Path, monkeypatch: pytest.Mon
 
     db = tmp_path / "results.duckdb"
     store = ResultStore(db)
-    store.write(result_rows("top1", 0.5))
+    store.write(result_rows("top1", 0.5), recipe={"kind": "evaluate", "metrics": ["top1"]})
     real_connect = duckdb.connect
     monkeypatch.setattr(result_store_module.duckdb, "connect",
                         lambda path, read_only=False: CommitFails(real_connect(path, read_only=read_only), path))
     with pytest.raises(StorageError) as err:  # not DuckDB's "cannot rollback - no transaction is active"
-        store.write(result_rows("top1", 0.9))
+        store.write(result_rows("top1", 0.9), recipe={"kind": "evaluate", "metrics": ["top1", "ece"]})
     assert str(err.value).startswith(f"cannot write {db}: no space left on device") and "\n" not in str(err.value)
+    # a new database on the full disk: no empty shell left behind to read as corrupt next time
+    with pytest.raises(StorageError, match="no space left on device"):
+        ResultStore(tmp_path / "new.duckdb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.duckdb", "results.recipes"]
     monkeypatch.setattr(result_store_module.duckdb, "connect", real_connect)
-    assert store.query()["value"].tolist() == [0.5, 0.5]  # the failed write left nothing behind
+    # the failed write left nothing behind: neither its rows nor its recipe
+    assert store.query()["value"].tolist() == [0.5, 0.5]
+    assert [r["metrics"] for r in store.recipes.recipes()[0]] == [["top1"]]
 
 
 def test_disk_full_in_the_cli_is_one_line(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from robustscope.data.base import Dataset
     from robustscope.models.base import Model
     from robustscope.models.preprocessing import Preprocessing
+    from robustscope.shifts.registry import load_shift
 
 _LAZY = {
     "Model": "robustscope.models.base",
@@ -28,9 +29,20 @@ _LAZY = {
     "load_dataset": "robustscope.api",
     "evaluate": "robustscope.api",
     "compare": "robustscope.api",
+    "load_shift": "robustscope.shifts.registry",
 }
 
-__all__ = ["Dataset", "Model", "Preprocessing", "__version__", "compare", "evaluate", "load_dataset", "load_model"]
+__all__ = [
+    "Dataset",
+    "Model",
+    "Preprocessing",
+    "__version__",
+    "compare",
+    "evaluate",
+    "load_dataset",
+    "load_model",
+    "load_shift",
+]
 
 
 def __getattr__(name: str) -> Any:

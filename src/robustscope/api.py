@@ -15,6 +15,7 @@ import pandas as pd
 from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
 from robustscope.data.content_index import ContentIndex
+from robustscope.errors import LabelSpaceError, MissingDataError, OptionError
 from robustscope.models.base import Model
 from robustscope.shifts.base import Shift
 
@@ -149,19 +150,26 @@ def evaluate(
         >>> table.query("metric == 'top1' and slice_factor == ''")[["shift", "value"]]  # doctest: +SKIP
     """
     from robustscope.engine import PredictionStore, ResultStore, Runner
+    from robustscope.engine.options import check_device, check_run_options
     from robustscope.engine.recipes import evaluation_recipe
     from robustscope.metrics.registry import compute_metrics, get_metric
     from robustscope.metrics.slicing import slicing_frame
     from robustscope.shifts.registry import load_shift
 
+    # Every option, metric and shift is checked before the model or data is touched: a bad third
+    # shift must not cost the forward passes of the first two.
+    check_run_options(batch_size, n_resamples, on_bad_image)
+    check_device(device)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     for name in metrics:
-        get_metric(name)  # fail on a misspelt metric before any forward pass
+        get_metric(name)
+    shifts = [load_shift(s) for s in ([shifts] if isinstance(shifts, str | Shift) else shifts)]
     ws = store if isinstance(store, Workspace) else workspace(store)
     model = load_model(model)
     dataset = load_dataset(dataset)
     columns = _check_factors(dataset, slice_by)
     if dataset.metadata.get("ood") or dataset.metadata.get("external_labels"):
-        raise ValueError(
+        raise OptionError(
             f"dataset {dataset.name!r} is out-of-distribution data or has labels outside any model's label space "
             "(scored by a suite axis); evaluate it with a suite (robustscope run --suite ...) or "
             "robustscope.suites.run_suite"
@@ -179,7 +187,7 @@ def evaluate(
     versions = json.dumps(package_versions(), sort_keys=True)
     tables = []
     bad_images: set[str] = set()
-    for shift in map(load_shift, shifts):
+    for shift in shifts:
         result, predictions = _run_in_dataset_space(
             runner, model, dataset, shift, seed, model_fingerprint, dataset_fingerprint
         )
@@ -256,10 +264,13 @@ def _aligned(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
     import numpy as np
 
     from robustscope.engine import Predictions
-    from robustscope.errors import LabelSpaceError
 
     if sorted(map(str, a.sample_ids)) != sorted(map(str, b.sample_ids)):
-        raise ValueError("the two models' predictions cover different samples")
+        only = sorted(set(map(str, a.sample_ids)) ^ set(map(str, b.sample_ids)))
+        raise MissingDataError(
+            f"the two models' predictions cover different samples (e.g. {only[:3]}); a paired comparison needs "
+            "the same images: rerun both on the same dataset with the same bad-image policy"
+        )
     if set(a.class_names) != set(b.class_names) or len(set(b.class_names)) != len(b.class_names):
         raise LabelSpaceError(
             "a paired comparison needs both models to score the same classes; "
@@ -273,7 +284,10 @@ def _aligned(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
     b_to_a = np.array([index_in_a[name] for name in b.class_names] + [-1])  # b's label -1 stays -1
     labels_b = b_to_a[b.labels[rows]]
     if not np.array_equal(labels_b, a.labels):
-        raise ValueError("the two models' predictions disagree on the true labels of the same samples")
+        raise LabelSpaceError(
+            "the two models' predictions disagree on the true labels of the same samples: their label lists map the "
+            "dataset's classes differently; check both models' labels"
+        )
     aligned_b = Predictions(a.sample_ids, b.logits[rows][:, columns], a.labels, a.factors, list(a.class_names))
     return a, aligned_b
 
@@ -303,18 +317,24 @@ def compare(
         >>> print(c.verdict())  # doctest: +SKIP
         demo-diverse beats demo-narrow on top1 (0.7500 vs 0.3100, difference +0.4400 [...], p = 0.0001)
     """
+    from robustscope.engine import PredictionStore, Runner
+    from robustscope.engine.options import check_device, check_run_options
     from robustscope.metrics.registry import compare_metric, compute_metrics, get_metric
+    from robustscope.shifts.registry import load_shift
 
-    protocol = get_metric(metric).protocol  # fail on a misspelt metric before any forward pass
+    check_run_options(batch_size, n_resamples)  # options, metric and shift fail before any forward pass
+    check_device(device)
+    protocol = get_metric(metric).protocol
+    shift = load_shift(shift)
     ws = store if isinstance(store, Workspace) else workspace(store)
     dataset = load_dataset(dataset)
     if dataset.metadata.get("ood") or dataset.metadata.get("external_labels"):
-        raise ValueError(f"dataset {dataset.name!r} is scored by a suite axis, not by a plain metric")
-    from robustscope.engine import PredictionStore, Runner
-    from robustscope.shifts.registry import load_shift
-
+        raise OptionError(
+            f"dataset {dataset.name!r} has no class labels a plain metric can score (out-of-distribution data, or "
+            "labels outside the models' label space); compare models on it through a suite axis "
+            "(robustscope run --suite ...)"
+        )
     models = [load_model(model_a), load_model(model_b)]
-    shift = load_shift(shift)
     runner = Runner(
         PredictionStore(ws.predictions),
         batch_size=batch_size,

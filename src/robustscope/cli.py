@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from robustscope.errors import RobustscopeError
+from robustscope.cli_args import OneLineParser, non_negative_int, positive_float, positive_int, probability
+from robustscope.errors import MissingDataError, OptionError, RobustscopeError
 
 EPILOG = """examples:
   robustscope demo                                   # render, train, evaluate, report (offline)
@@ -23,17 +24,6 @@ EPILOG = """examples:
   robustscope run --model file:model/ --data synth:demo:test-id --shift none corruption:fog:3
   robustscope list models | datasets | metrics | shifts | corruptions | worlds
 """
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (else a usage error naming the value)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _console():
@@ -69,21 +59,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_run_options(args: argparse.Namespace) -> None:
+    """Device and options fail before a model is loaded or an image read."""
+    from robustscope.engine.options import check_device, check_run_options
+
+    check_run_options(args.batch_size, args.n_resamples, getattr(args, "on_bad_image", "raise"))
+    check_device(args.device)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from robustscope.api import evaluate, load_dataset, load_model
     from robustscope.config import workspace
+    from robustscope.shifts.registry import load_shift
 
     if (args.suite is None) == (args.data is None):
-        raise SystemExit(
-            "robustscope run: give exactly one of --data (one dataset) or --suite (robustscope list suites)"
-        )
+        raise OptionError("run needs exactly one of --data (one dataset) or --suite (robustscope list suites)")
+    _check_run_options(args)
     if args.suite is not None:
         return _run_suite(args)
+    shifts = [load_shift(spec) for spec in args.shift]  # every spec parsed before the first forward pass
     model = load_model(args.model)  # a misspelt model fails before any data is read
     data = load_dataset(args.data, root=args.data_root)
     slice_by = None if args.slice_by == ["none"] else ("all" if args.slice_by == ["all"] else args.slice_by)
     table = evaluate(
-        model, data, shifts=args.shift, metrics=args.metric, slice_by=slice_by, seed=args.seed,
+        model, data, shifts=shifts, metrics=args.metric, slice_by=slice_by, seed=args.seed,
         batch_size=args.batch_size, device=args.device, on_bad_image=args.on_bad_image,
         n_resamples=args.n_resamples, store=workspace(args.workspace), progress=not args.quiet,
         max_image_pixels=args.max_image_pixels,
@@ -107,6 +106,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from robustscope.api import compare, load_dataset
     from robustscope.config import workspace
 
+    _check_run_options(args)
     result = compare(
         args.model_a, args.model_b, load_dataset(args.data, root=args.data_root), metric=args.metric,
         shift=args.shift, seed=args.seed, n_resamples=args.n_resamples, batch_size=args.batch_size,
@@ -135,6 +135,8 @@ def _run_suite(args: argparse.Namespace) -> int:
     for skipped in result.skipped:
         _console().print(f"[yellow]skipped[/yellow] {skipped.axis}/{skipped.role}: {skipped.reason}")
     _console().print(_shards_line(result.shards_computed, result.shards_reused))
+    if result.table.empty:
+        raise MissingDataError(result.empty_reason())
     _console().print(f"{len(result.table)} result rows in {result.seconds:.1f} s; "
                      "robustscope report turns them into HTML")
     return 0
@@ -288,8 +290,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``robustscope`` command."""
-    parser = argparse.ArgumentParser(prog="robustscope", description=__doc__, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="robustscope", description=__doc__, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspace", help="workspace folder (default: $ROBUSTSCOPE_HOME or ./.robustscope)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -301,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub("demo", "render the built-in world, train two reference models, evaluate, report",
                "robustscope demo --workers 2")
     demo.add_argument("--world", default="demo", help="built-in world or YAML spec (default: demo)")
-    demo.add_argument("--epochs", type=int, default=20, help="training epochs of each reference model")
-    demo.add_argument("--workers", type=int, default=None, help="rendering processes (default: all cores)")
+    demo.add_argument("--epochs", type=positive_int, default=20, help="training epochs of each reference model")
+    demo.add_argument("--workers", type=positive_int, default=None, help="rendering processes (default: all cores)")
     demo.set_defaults(func=cmd_demo)
 
     run = sub("run", "evaluate one model on one dataset, or on every axis of a suite (all cached)",
@@ -319,14 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metric", nargs="+", default=["top1", "top5", "ece", "nll", "brier"], help="metric names")
     run.add_argument("--slice-by", nargs="+", default=["all"], help="factor columns, 'all' or 'none'")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--batch-size", type=int, default=64)
+    run.add_argument("--batch-size", type=positive_int, default=64)
     run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
     run.add_argument("--on-bad-image", choices=["raise", "skip"], default="raise",
                      help="stop on an unreadable image (default) or skip and count it")
-    run.add_argument("--max-image-pixels", type=_positive_int, default=None, metavar="N",
+    run.add_argument("--max-image-pixels", type=positive_int, default=None, metavar="N",
                      help="images with more pixels are bad images, possible decompression bombs "
                           "(default: PIL's limit, 89478485)")
-    run.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the CIs")
+    run.add_argument("--n-resamples", type=non_negative_int, default=1000, help="bootstrap resamples for the CIs")
     run.set_defaults(func=cmd_run)
 
     synth = sub("synth", "the synthetic world", "robustscope synth render demo --out renders/")
@@ -336,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("spec", help="built-in world name or YAML file")
     render.add_argument("--out", required=True, help="output folder (one sub-folder per split)")
     render.add_argument("--split", help="render only this split")
-    render.add_argument("--workers", type=int, default=None)
+    render.add_argument("--workers", type=positive_int, default=None)
     render.set_defaults(func=cmd_synth_render)
 
     train = sub("train", "train a small reference CNN on a dataset; saves safetensors + config.json",
@@ -344,10 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True)
     train.add_argument("--data-root")
     train.add_argument("--out", required=True)
-    train.add_argument("--epochs", type=int, default=12)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=3e-3)
-    train.add_argument("--image-size", type=int, default=64)
+    train.add_argument("--epochs", type=positive_int, default=12)
+    train.add_argument("--batch-size", type=positive_int, default=128)
+    train.add_argument("--lr", type=positive_float, default=3e-3)
+    train.add_argument("--image-size", type=positive_int, default=64)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
 
@@ -373,10 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     comparing.add_argument("--data-root", help="folder that relative dataset paths are under")
     comparing.add_argument("--metric", default="top1", help="metric name (robustscope list metrics)")
     comparing.add_argument("--shift", default="none", help="shift spec (robustscope list shifts)")
-    comparing.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict")
-    comparing.add_argument("--n-resamples", type=int, default=10_000, help="paired bootstrap resamples")
+    comparing.add_argument("--alpha", type=probability, default=0.05, help="significance level of the verdict")
+    comparing.add_argument("--n-resamples", type=non_negative_int, default=10_000, help="paired bootstrap resamples")
     comparing.add_argument("--seed", type=int, default=0)
-    comparing.add_argument("--batch-size", type=int, default=64)
+    comparing.add_argument("--batch-size", type=positive_int, default=64)
     comparing.add_argument("--device", default="cpu")
     comparing.add_argument("--format", choices=["text", "json"], default="text")
     comparing.set_defaults(func=cmd_compare)
@@ -390,8 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the most salient factor per image (default) or every factor that applies")
     imagenet_x.add_argument("--correctness", choices=["class", "metaclass", "real"], default="class")
     imagenet_x.add_argument("--keep-prototypes", action="store_true", help="keep the 3,000 prototypical images")
-    imagenet_x.add_argument("--n-bins", type=int, default=15, help="ECE bins (ImageNet-X: 15)")
-    imagenet_x.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the CIs")
+    imagenet_x.add_argument("--n-bins", type=positive_int, default=15, help="ECE bins (ImageNet-X: 15)")
+    imagenet_x.add_argument("--n-resamples", type=non_negative_int, default=1000,
+                            help="bootstrap resamples for the CIs")
     imagenet_x.add_argument("--seed", type=int, default=0)
     imagenet_x.add_argument("--annotations", help="folder of the annotation files (default: the imagenet-x package's)")
     imagenet_x.set_defaults(func=cmd_imagenet_x)
@@ -414,7 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except RobustscopeError as err:
-        print(f"robustscope: error: {err}", file=sys.stderr)
+        # One line, whatever the message embeds (a library's multi-line reason), so scripts can grep it.
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"robustscope: error: {message}", file=sys.stderr)
         if os.environ.get("ROBUSTSCOPE_DEBUG"):
             raise
         return 2

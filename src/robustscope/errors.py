@@ -153,12 +153,12 @@ class OptionError(RobustscopeError, ValueError):
     """An option the call cannot use: out of its range, absent hardware, a dataset of the wrong kind.
 
     Example:
-        >>> from robustscope.api import check_device
+        >>> from robustscope.engine.options import check_run_options
         >>> try:
-        ...     check_device("tpu9")
+        ...     check_run_options(batch_size=0)
         ... except OptionError as err:
-        ...     print(str(err).split(";")[0])
-        --device 'tpu9' is not a device torch knows
+        ...     print(err)
+        batch_size (--batch-size) must be a positive integer, got 0
     """
 
 

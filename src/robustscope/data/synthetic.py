@@ -7,6 +7,7 @@ from pathlib import Path
 from robustscope.config import workspace
 from robustscope.data.base import Dataset
 from robustscope.data.manifest import load_manifest
+from robustscope.errors import SpecError
 
 
 def parse_synth_spec(spec: str) -> tuple[str, str | None]:
@@ -79,7 +80,7 @@ def load_synth_bench(
 
     world_name, benchmark = parse_synth_spec(spec)
     if benchmark is None:
-        raise ValueError(f"synth-bench:{spec}: name a benchmark, e.g. synth-bench:{spec}:cue-conflict")
+        raise SpecError(f"synth-bench:{spec}: name a benchmark, e.g. synth-bench:{spec}:cue-conflict")
     world = load_spec(world_name)
     cache_root = Path(root) if root is not None else workspace().renders
     folder = build_synthetic_benchmark(world, benchmark, cache_root, workers=workers, progress=progress)

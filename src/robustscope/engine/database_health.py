@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import re
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -76,7 +77,36 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
         >>> con = duckdb.connect()
         >>> rollback(con)  # no transaction open: nothing to do, and no "cannot rollback" error
     """
-    con.execute("ROLLBACK")
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def remove_if_not_created(path: Path) -> Iterator[None]:
+    """Around creating a new database: if that fails on a full disk or a read-only folder, remove what was left.
+
+    DuckDB creates the file before it writes its headers; the shell a full disk leaves behind would
+    read as a corrupt database on the next run. It held nothing, so it (and its log) goes.
+
+    Example:
+        >>> import tempfile
+        >>> db = Path(tempfile.mkdtemp()) / "results.duckdb"
+        >>> try:
+        ...     with remove_if_not_created(db):
+        ...         _ = db.write_bytes(b"headers half written")
+        ...         raise StorageError("cannot write: no space left on device")
+        ... except StorageError:
+        ...     pass
+        >>> db.exists()
+        False
+    """
+    try:
+        yield
+    except StorageError:
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        raise
 
 
 def set_aside(path: Path, label: str = "corrupt") -> Path | None:

@@ -33,6 +33,7 @@ from robustscope.engine.integrity import (
     quarantine,
     verified_json,
 )
+from robustscope.errors import StorageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from robustscope.models.base import Model
 
 #: Fields that change between two runs of the same computation; left out of a recipe's identity.
-VOLATILE_FIELDS = ("recorded_at", "created_at", CHECKSUM_FIELD)
+VOLATILE_FIELDS = ("recorded_at", CHECKSUM_FIELD)
 
 _REPLAYING: ContextVar[bool] = ContextVar("robustscope_replaying", default=False)
 
@@ -109,6 +110,41 @@ class RecipeBook:
         atomic_write_bytes(path, checksummed_json(stamped))
         return path
 
+    @contextlib.contextmanager
+    def recording(self, recipe: dict[str, Any] | None) -> Iterator[None]:
+        """Record ``recipe`` for the rows written inside the block; if writing them fails, undo the record.
+
+        The recipe goes first, so rows in the database always have one; a failed write (a full disk)
+        leaves the book as it was, so nothing of it is half there.
+
+        Example:
+            >>> import tempfile
+            >>> book = RecipeBook(tempfile.mkdtemp())
+            >>> try:
+            ...     with book.recording({"kind": "evaluate"}):
+            ...         raise OSError("the rows could not be written")
+            ... except OSError:
+            ...     pass
+            >>> book.recipes()
+            ([], [])
+        """
+        if recipe is None or is_replaying():
+            yield
+            return
+        path = self.folder / f"{recipe_id(recipe)}.json"
+        previous = path.read_bytes() if path.exists() else None
+        self.record(recipe)
+        try:
+            yield
+        except BaseException:
+            # Same id: the same computation, so failing to restore the old record only changes its time.
+            with contextlib.suppress(OSError, StorageError):
+                if previous is None:
+                    path.unlink()
+                else:
+                    atomic_write_bytes(path, previous)
+            raise
+
     def recipes(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Every recipe that passes its checksum, oldest first, and a line per damaged one (moved aside)."""
         if not self.folder.is_dir():
@@ -125,7 +161,7 @@ class RecipeBook:
 
 
 #: Columns whose value is the same on every row of one evaluation; a recipe keeps them once.
-EVALUATION_CONSTANTS = ("model", "model_fingerprint", "dataset", "dataset_fingerprint", "versions", "suite", "axis")
+EVALUATION_CONSTANTS = ("model", "model_fingerprint", "dataset", "dataset_fingerprint", "suite", "axis")
 
 
 def evaluation_recipe(
@@ -139,8 +175,8 @@ def evaluation_recipe(
 ) -> dict[str, Any]:
     """The recipe of rows ``table`` from one :func:`robustscope.api.evaluate` call: recomputes them without the model.
 
-    It keeps each shift's prediction key and creation time, the metrics and their settings, and the
-    values every row shares (model, fingerprints, dataset, versions, suite, axis). For datasets scored
+    It keeps each shift's prediction key, the metrics and their settings, and the values every row
+    shares (model, fingerprints, dataset, suite, axis). For datasets scored
     through label sets (:mod:`robustscope.engine.label_space`) it also keeps the resolved logit columns
     of each set and each sample's dataset-space label, which stored predictions do not hold.
 
@@ -173,7 +209,6 @@ def evaluation_recipe(
         "kind": "evaluate",
         "columns": {c: table[c].iloc[0] for c in EVALUATION_CONSTANTS if c in table.columns},
         "runs": first_of_each_run[["shift", "prediction_key"]].to_dict("records"),
-        "created_at": [str(t) for t in first_of_each_run.get("created_at", [])],
         "metrics": list(metrics),
         "slice_by": slice_by if slice_by is None or isinstance(slice_by, str) else list(slice_by),
         "n_resamples": int(n_resamples),

@@ -5,10 +5,9 @@ DuckDB lets one process hold a file at a time, and a process that finds it locke
 briefly. Writes run in one transaction and replace rows with the same identity, so recomputing a
 metric never duplicates it.
 
-Each write also records its recipe (:mod:`robustscope.engine.recipes`) beside the database, so a
-damaged database is rebuilt from stored predictions (``robustscope results --rebuild``). A damaged
-file, a full disk or a read-only folder is one error line naming the file and the fix
-(:mod:`robustscope.engine.database_health`), never a DuckDB traceback.
+Each write records its recipe (:mod:`robustscope.engine.recipes`) beside the database, so a damaged
+database is rebuilt from stored predictions (``robustscope results --rebuild``); a damaged file, a full
+disk or a read-only folder is one error line (:mod:`robustscope.engine.database_health`).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from robustscope.engine.database_health import REBUILD_HINT, explain, is_lock_error, rollback
+from robustscope.engine.database_health import REBUILD_HINT, explain, is_lock_error, remove_if_not_created, rollback
 from robustscope.engine.integrity import atomic_write_bytes
 from robustscope.engine.recipes import RecipeBook
 from robustscope.errors import StorageError, StoreLockedError, StoreVersionError
@@ -147,9 +146,8 @@ class ResultStore:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection, retried while another process holds the file's lock.
 
-        A damaged file, a full disk or a read-only folder raises one :class:`~robustscope.errors.RobustscopeError`
-        naming the file and the fix (:func:`robustscope.engine.database_health.explain`); errors in the
-        caller's SQL are left as DuckDB raised them.
+        A damaged file, a full disk or a read-only folder is one error naming the file and the fix
+        (:func:`~robustscope.engine.database_health.explain`); errors in the caller's SQL stay DuckDB's.
         """
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
@@ -177,11 +175,17 @@ class ResultStore:
             con.close()
 
     def _initialise(self) -> None:
-        if self.path.exists():
-            # Most opens find an initialised store: check without taking the write lock.
-            with self.connect(read_only=True) as con:
-                if self._check_schema(con, migrate=False):
-                    return
+        if not self.path.exists():
+            with remove_if_not_created(self.path):  # a full disk would leave a shell that reads as corrupt
+                self._create_or_migrate()
+            return
+        # Most opens find an initialised store: check without taking the write lock.
+        with self.connect(read_only=True) as con:
+            if self._check_schema(con, migrate=False):
+                return
+        self._create_or_migrate()
+
+    def _create_or_migrate(self) -> None:
         with self.connect() as con:
             if self._check_schema(con, migrate=True):
                 return
@@ -288,17 +292,15 @@ class ResultStore:
 
         Identity: :data:`IDENTITY_COLUMNS` (model and dataset fingerprints, shift, metric, slice).
         ``recipe`` says how the rows were computed from stored predictions (see
-        :mod:`robustscope.engine.recipes`); it is recorded first, so rows in the database always
-        have one and ``robustscope results --rebuild`` can recompute them.
+        :mod:`robustscope.engine.recipes`), so ``robustscope results --rebuild`` can recompute them;
+        it is recorded first, and undone if the rows cannot be written.
         """
         frame = self.normalise(rows)
         if frame.empty:
             return 0
-        if recipe is not None:
-            self.recipes.record(recipe)
         match = " AND ".join(f"r.{c} = i.{c}" for c in IDENTITY_COLUMNS)
         columns = ", ".join(RESULT_COLUMNS)
-        with self.connect() as con:
+        with self.recipes.recording(recipe), self.connect() as con:
             con.register("incoming", frame)
             con.execute("BEGIN TRANSACTION")
             try:

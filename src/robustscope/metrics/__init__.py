@@ -20,6 +20,7 @@ from robustscope.metrics.classification import (
     reliability_curve,
     softmax,
 )
+from robustscope.metrics.ood import aupr, auroc, fpr_at_tpr, ood_score
 from robustscope.metrics.registry import METRICS, RESULT_COLUMNS, Metric, compute_metrics, get_metric
 
 __all__ = [
@@ -28,13 +29,17 @@ __all__ = [
     "Metric",
     "ReliabilityCurve",
     "accuracy",
+    "aupr",
+    "auroc",
     "bootstrap_ci",
     "brier",
     "compute_metrics",
     "correct_topk",
     "ece",
+    "fpr_at_tpr",
     "get_metric",
     "nll",
+    "ood_score",
     "reliability_curve",
     "softmax",
 ]

@@ -20,7 +20,7 @@ from torch import nn
 
 from robustscope.errors import UnknownNameError
 from robustscope.models.base import Model
-from robustscope.models.hub import hf_offline_mode, hub_offline, weights_unavailable
+from robustscope.models.hub import hf_offline_mode, hub_offline, import_hub_package, weights_unavailable
 from robustscope.models.labels import IMAGENET_1K, imagenet_classes, imagenet_templates
 from robustscope.models.preprocessing import _PIL_INTERPOLATION, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, Preprocessing
 from robustscope.registry import suggest
@@ -119,8 +119,7 @@ def check_clip_name(arch: str, tag: str | None) -> None:
         ...     "ViT-B-32" in err.suggestions
         True
     """
-    import open_clip
-
+    open_clip = import_hub_package("open_clip", "clip")
     if arch.startswith("hf-hub:"):
         return
     archs = open_clip.list_models()
@@ -191,8 +190,7 @@ def load_clip(
         >>> model(torch.rand(1, 3, 224, 224)).shape
         torch.Size([1, 2])
     """
-    import open_clip
-
+    open_clip = import_hub_package("open_clip", "clip")  # a clear error when the hub extra is not installed
     arch, tag = split_clip_name(name)
     check_clip_name(arch, tag)
     if checkpoint is not None:

@@ -9,16 +9,38 @@ hub's offline mode, so cached weights still load and missing ones fail at once w
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import socket
 import threading
 from collections.abc import Iterator
+from types import ModuleType
 
-from robustscope.errors import WeightsUnavailableError
+from robustscope.errors import MissingDependencyError, WeightsUnavailableError
 
 HF_HOST = "huggingface.co"
+#: How to install the packages of the ``timm:`` and ``clip:`` model schemes (the ``hub`` extra).
+HUB_INSTALL = "pip install 'robustscope[hub]'"
+#: The pip package of each module the hub extra provides.
+_HUB_PACKAGES = {"timm": "timm", "open_clip": "open-clip-torch"}
 _TRUE = {"1", "on", "yes", "true"}
 _probe_cache: dict[str, bool] = {}
+
+
+def import_hub_package(module: str, scheme: str) -> ModuleType:
+    """Import ``timm`` or ``open_clip`` for the ``scheme:`` models, or say how to install it.
+
+    Example:
+        >>> import_hub_package("timm", "timm").__name__
+        'timm'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise MissingDependencyError(
+            f"{scheme}: models need the {module} package (pip package {_HUB_PACKAGES.get(module, module)}), which "
+            f"cannot be imported here ({err}); install it with {HUB_INSTALL}"
+        ) from None
 
 
 def offline_requested() -> bool:

@@ -8,7 +8,7 @@ from torch import nn
 
 from robustscope.errors import UnknownNameError
 from robustscope.models.base import Model
-from robustscope.models.hub import hf_offline_mode, hub_offline, weights_unavailable
+from robustscope.models.hub import hf_offline_mode, hub_offline, import_hub_package, weights_unavailable
 from robustscope.models.labels import IMAGENET_1K, generic_labels, imagenet_classes, unique_labels
 from robustscope.models.preprocessing import _PIL_INTERPOLATION, Preprocessing
 from robustscope.registry import suggest
@@ -28,8 +28,7 @@ def check_timm_name(name: str) -> None:
         ...     "resnet18" in err.suggestions
         True
     """
-    import timm
-
+    timm = import_hub_package("timm", "timm")
     architecture, _, tag = name.partition(".")
     if not timm.is_model(architecture):
         raise UnknownNameError("timm model", name, suggest(architecture, timm.list_models()))
@@ -107,8 +106,7 @@ def load_timm(name: str, *, pretrained: bool = True, **kwargs: Any) -> Model:
         >>> model.label_space, model.preprocessing.crop_pct
         ('imagenet-1k', 0.95)
     """
-    import timm
-
+    timm = import_hub_package("timm", "timm")  # a clear error when the hub extra is not installed
     check_timm_name(name)
     spec = f"timm:{name}"
     offline = pretrained and hub_offline()

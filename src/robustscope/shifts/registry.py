@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+
+from robustscope.errors import MissingDependencyError, ShiftSpecError
 from robustscope.registry import Registry
 from robustscope.shifts.base import Identity, Shift
 
@@ -48,7 +51,8 @@ SHIFTS.add(
 def load_shift(spec: str | Shift) -> Shift:
     """Build a shift from ``NAME[:ARGS]``; an existing :class:`Shift` passes through.
 
-    The part after the first colon is handed to the shift's factory as one string.
+    The part after the first colon is handed to the shift's factory as one string. A spec that cannot be
+    parsed raises :class:`~robustscope.errors.ShiftSpecError` naming the spec and what the shift takes.
 
     Example:
         >>> load_shift("none").spec()
@@ -56,6 +60,32 @@ def load_shift(spec: str | Shift) -> Shift:
     """
     if isinstance(spec, Shift):
         return spec
-    name, sep, argument = spec.partition(":")
+    if not isinstance(spec, str) or not spec.strip():
+        raise ShiftSpecError(
+            f"a shift is a spec string such as 'none' or 'fgsm:eps=1/255' (robustscope list shifts), got {spec!r}"
+        )
+    name, _, argument = spec.partition(":")
     factory = SHIFTS.get(name)
-    return factory(argument) if sep else factory()
+    if factory is Identity:
+        if argument.strip():
+            raise ShiftSpecError(f"{spec}: the clean set takes no parameters; write 'none'")
+        return Identity()
+    return factory(argument)  # "" when the spec is the bare name: every factory then uses its defaults
+
+
+def check_shift_spec(spec: str | Shift) -> None:
+    """Parse ``spec`` as :func:`load_shift` does, raising what it raises for a bad spec.
+
+    A spec that is well formed but needs something not installed here (the watermark's CJK font,
+    AutoAttack's package) passes: that is reported, or skipped, where the shift runs.
+
+    Example:
+        >>> check_shift_spec("pgd:linf:eps=1/255:steps=20")
+        >>> check_shift_spec("pgd:linf:steps=-3")
+        Traceback (most recent call last):
+        ...
+        robustscope.errors.ShiftSpecError: pgd:linf:steps=-3: steps must be >= 0, got -3
+    """
+    # A missing font or package is no fault of the spec.
+    with contextlib.suppress(MissingDependencyError):
+        load_shift(spec)

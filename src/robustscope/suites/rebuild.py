@@ -15,6 +15,7 @@ reason, while the others are rebuilt.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,10 +103,12 @@ def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.
     Example:
         >>> # rows = evaluation_rows(recipe, PredictionStore(ws.predictions))
     """
-    constants = recipe["columns"]
-    times = recipe.get("created_at") or [None] * len(recipe["runs"])
+    from robustscope.api import package_versions
+
+    # The values are recomputed by this robustscope: its versions and the time now go with them.
+    constants = {**recipe["columns"], "versions": json.dumps(package_versions(), sort_keys=True)}
     tables = []
-    for run, created_at in zip(recipe["runs"], times, strict=True):
+    for run in recipe["runs"]:
         stored = predictions.load(run["prediction_key"])
         if recipe.get("dataset_space"):
             stored = _in_dataset_space(stored, recipe["dataset_space"], str(constants.get("dataset", "")))
@@ -123,8 +126,6 @@ def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.
             rows[column] = value
         rows["shift"] = run["shift"]
         rows["prediction_key"] = run["prediction_key"]
-        if created_at is not None:
-            rows["created_at"] = pd.Timestamp(created_at)
         tables.append(rows)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 

@@ -52,6 +52,27 @@ class SuiteResult:
         """The headline number of each axis per model (see :func:`suite_summary`)."""
         return suite_summary(self.table)
 
+    def empty_reason(self) -> str:
+        """Why the run produced no result row, in one line: every dataset skipped (with the paths tried), or not.
+
+        Example:
+            >>> spec = SuiteSpec("s", "", (AxisSpec("calibration", {"val": "imagenet-val:{data:imagenet-val}"}),))
+            >>> why = Skipped("calibration", "val", "imagenet-val:{data:imagenet-val}", "not under /d; tried: /d/val")
+            >>> SuiteResult(spec, pd.DataFrame(), [why]).empty_reason()  # doctest: +NORMALIZE_WHITESPACE
+            'suite s: no dataset was found, so there is no result row: calibration/val: not under /d; tried: /d/val.
+            Put the benchmarks in one of the folders tried under --data-root (data_root=)'
+        """
+        if self.skipped:
+            listing = "; ".join(f"{s.axis}/{s.role}: {s.reason}" for s in self.skipped)
+            return (
+                f"suite {self.suite.name}: no dataset was found, so there is no result row: {listing}. Put the "
+                "benchmarks in one of the folders tried under --data-root (data_root=)"
+            )
+        return (
+            f"suite {self.suite.name}: no axis produced a result row (see the warnings above: each says why a "
+            "dataset was left out)"
+        )
+
 
 def _resolve(spec: str, world: str, data_root: Path | None) -> str:
     """Fill a dataset spec's placeholders; :class:`MissingDataError` names the paths tried."""
@@ -130,8 +151,11 @@ def run_suite(
     """
     from robustscope.api import load_model, package_versions
     from robustscope.engine import PredictionStore, ResultStore, Runner
+    from robustscope.engine.options import check_device, check_run_options
 
     started = time.perf_counter()
+    check_run_options(batch_size, n_resamples)  # before the model is loaded or a dataset read
+    check_device(device)
     spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
     ws = store if isinstance(store, Workspace) else workspace(store)
     model_spec = model if isinstance(model, str) else None  # what `robustscope results --rebuild` reloads

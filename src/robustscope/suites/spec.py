@@ -35,6 +35,23 @@ from robustscope.suites.registry import AXIS_FUNCTIONS
 #: The robustness axes a suite can run, with what each measures.
 AXES: dict[str, str] = {entry.key: entry.summary for entry in AXIS_FUNCTIONS.entries()}
 _PLACEHOLDER = re.compile(r"\{(world|data:[A-Za-z0-9_.-]+)\}")
+#: The ``params`` each axis reads (its function's module documents them); any other key is a typo,
+#: refused when the suite is loaded rather than silently ignored.
+AXIS_PARAMS: dict[str, frozenset[str]] = {
+    "shape_bias": frozenset(),
+    "context_bias": frozenset({"attributes"}),
+    "background_bias": frozenset(),
+    "calibration": frozenset({"metrics"}),
+    "ood": frozenset({"scores"}),
+    "corruptions": frozenset({"corruptions", "severities", "on_the_fly"}),
+    "adversarial": frozenset(),
+    "imagenet_x": frozenset({"factors", "filter_prototypes", "correctness", "n_bins", "metaclass", "annotations"}),
+    "geography": frozenset({"income_edges", "k", "disparity", "slices", "factor_min_count"}),
+    "shortcuts": frozenset({"bg_ratio", "co_occur_obj_ratio", "carton_class"}),
+    "pug": frozenset(
+        {"factors", "default_value", "n_bins", "max_values", "min_count", "held_out", "retrieval_k", "spar_slices"}
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -118,8 +135,35 @@ class SuiteSpec:
             params = body.get("params") or {}
             if not isinstance(params, dict):
                 raise SpecError(f"{where}.params: must be a mapping")
+            _check_params(where, str(axis), params)
+            _check_shifts(where, shifts)
             axes.append(AxisSpec(str(axis), {str(k): v for k, v in datasets.items()}, tuple(shifts), dict(params)))
         return cls(name, str(raw.get("description", "")), tuple(axes), str(raw.get("paper", "")))
+
+
+def _check_params(where: str, axis: str, params: dict[str, Any]) -> None:
+    """Refuse param keys the axis does not read (a typo would silently fall back to the default)."""
+    known = AXIS_PARAMS.get(axis)
+    unknown = sorted(map(str, set(params) - known)) if known is not None else []
+    if unknown:
+        listing = ", ".join(sorted(known)) if known else "none"
+        hint = suggest(unknown[0], known) if known else []
+        raise SpecError(
+            f"{where}.params: unknown param {unknown[0]!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else "")
+            + f" (known params of the {axis} axis: {listing})"
+        )
+
+
+def _check_shifts(where: str, shifts: list[str]) -> None:
+    """Parse every shift spec now, so a bad one fails at load, before any model runs."""
+    from robustscope.shifts.registry import check_shift_spec
+
+    for index, shift in enumerate(shifts):
+        try:
+            check_shift_spec(shift)
+        except (SpecError, UnknownNameError) as err:
+            raise SpecError(f"{where}.shifts[{index}]: {err}") from None
 
 
 def builtin_suites() -> list[str]:

@@ -27,6 +27,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -68,6 +69,20 @@ _SPLIT_FIELDS = ("description", "classes", "n", "seed", "sampling", "resolution"
 
 def _fail(where: str, message: str) -> SpecError:
     return SpecError(f"{where}: {message}")
+
+
+#: World and split names become folder names in the render cache: plain names only, so that none
+#: (``../x``, ``/tmp/x``, ``.hidden``) can point outside it.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def _check_plain_name(where: str, name: str, what: str) -> None:
+    if not _PLAIN_NAME.fullmatch(name):
+        raise _fail(
+            where,
+            f"{what} {name!r} is not a plain name; use letters, digits, '_' and '-' only (no '/', '.' or spaces): "
+            "renders are cached in a folder named after it",
+        )
 
 
 @dataclass
@@ -297,6 +312,7 @@ class WorldSpec:
         name = raw.get("name")
         if not isinstance(name, str) or not name:
             raise _fail(f"{source}.name", "a world needs a non-empty string name")
+        _check_plain_name(f"{source}.name", name, "world name")
         where = f"world {name}"
         spec = cls._parse_body(raw, where, name)
         splits = raw.get("splits") or {}
@@ -304,6 +320,7 @@ class WorldSpec:
             raise _fail(f"{where}.splits", "must map split names to overrides")
         for split_name, override in splits.items():
             at = f"{where}.splits.{split_name}"
+            _check_plain_name(at, str(split_name), "split name")
             override = override or {}
             if not isinstance(override, dict):
                 raise _fail(at, "must be a mapping of overrides")
@@ -318,6 +335,8 @@ class WorldSpec:
             cls._parse_body(_merge(raw, override), at, name)
             spec.splits[str(split_name)] = copy.deepcopy(override)
         spec.split = raw.get("split")
+        if spec.split is not None:
+            _check_plain_name(f"{source}.split", str(spec.split), "split name")
         return spec
 
     @classmethod

@@ -161,6 +161,7 @@ class Corruption(Shift):
         name, _, severity = argument.partition(":")
         if not (severity.isascii() and severity.isdigit()) or int(severity) not in SEVERITIES:
             raise ShiftSpecError(
-                f"corruption:{argument}: give NAME:SEVERITY with a severity of 1-5, e.g. corruption:glass_blur:3"
+                f"{f'corruption:{argument}' if argument else 'corruption'}: give NAME:SEVERITY with a severity "
+                "of 1-5, e.g. corruption:glass_blur:3"
             )
         return cls(name, int(severity))
