@@ -101,7 +101,14 @@ def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.
     """The rows an ``evaluate`` recipe describes, recomputed from stored predictions (no model, no images).
 
     Example:
-        >>> # rows = evaluation_rows(recipe, PredictionStore(ws.predictions))
+        >>> import tempfile, numpy as np
+        >>> store = PredictionStore(tempfile.mkdtemp())
+        >>> _ = store.write_meta("k", {"num_rows": 2, "shard_size": 2, "num_shards": 1, "class_names": ["a", "b"]})
+        >>> _ = store.write_shard("k", 0, ["x", "y"], [0, 1], np.array([[2.0, 0.0], [3.0, 0.0]], np.float32))
+        >>> recipe = {"columns": {"model": "m"}, "runs": [{"shift": "none", "prediction_key": "k"}],
+        ...           "metrics": ["top1"], "slice_by": None, "n_resamples": 0, "seed": 0}
+        >>> evaluation_rows(recipe, store)[["shift", "metric", "value", "n"]].values.tolist()
+        [['none', 'top1', 0.5, 2]]
     """
     from robustscope.api import package_versions
 
@@ -165,8 +172,10 @@ def rebuild_results(store: str | Path | Workspace | None = None) -> RebuildRepor
     be opened, ``results.duckdb.replaced-<time>`` otherwise.
 
     Example:
-        >>> # report = rebuild_results("~/.robustscope")
-        >>> # report.rows, report.failures
+        >>> import tempfile
+        >>> report = rebuild_results(tempfile.mkdtemp())  # an empty workspace: nothing to rebuild
+        >>> report.rows, report.recipes, report.failures, report.previous
+        (0, 0, [], None)
     """
     ws = store if isinstance(store, Workspace) else workspace(store)
     previous = None
