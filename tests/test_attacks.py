@@ -105,7 +105,7 @@ def test_no_parameter_gradients(setup) -> None:
 def test_specs_parse_and_round_trip() -> None:
     pgd = load_shift("pgd:linf:eps=1/255:steps=20:alpha=2/255")
     assert isinstance(pgd, PGD) and (pgd.norm, pgd.eps, pgd.alpha, pgd.steps) == ("linf", 1 / 255, 2 / 255, 20)
-    assert pgd.random_start and pgd.spec() == "pgd:alpha=2/255,eps=1/255,norm=linf,random_start=True,steps=20"
+    assert pgd.random_start and pgd.spec() == "pgd:linf:eps=1/255:steps=20:alpha=2/255"
     assert load_shift(pgd.spec()).key() == pgd.key()
     l2 = load_shift("pgd:l2:eps=0.5:steps=3:random_start=false")
     assert (l2.norm, l2.eps, l2.steps, l2.random_start) == ("l2", 0.5, 3, False)

@@ -12,7 +12,7 @@ from torch import nn
 from conftest import write_colour_folder
 from robustscope.errors import SpecError
 from robustscope.models import Model, Preprocessing
-from robustscope.shifts import attacks
+from robustscope.shifts import attacks, autoattack
 from robustscope.shifts.attacks import PGD, AutoAttack, MissingDependencyError
 from robustscope.shifts.registry import load_shift
 
@@ -33,7 +33,7 @@ def test_specs_parse_without_the_library() -> None:
         None,
         True,
     )
-    assert shift.spec() == "autoattack:eps=4/255,norm=linf,per_sample=True,version=standard"
+    assert shift.spec() == "autoattack:linf:eps=4/255"
     cheap = load_shift("autoattack:l2:eps=0.5:attacks=apgd-ce+apgd-t:per_sample=false")
     assert (cheap.norm, cheap.eps, cheap.attacks, cheap.aa_version, cheap.per_sample) == (
         "l2",
@@ -56,7 +56,7 @@ def test_specs_parse_without_the_library() -> None:
 
 
 def test_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(attacks, "AUTOATTACK_PACKAGE", "robustscope_no_such_package")
+    monkeypatch.setattr(autoattack, "AUTOATTACK_PACKAGE", "robustscope_no_such_package")
     shift = load_shift("autoattack:linf:eps=4/255")
     net = nn.Sequential(nn.Flatten(), nn.Linear(12, 4))
     with pytest.raises(MissingDependencyError, match=r"pip install 'robustscope\[autoattack\]'"):

@@ -1,14 +1,14 @@
-"""Benchmark loaders on tiny fixtures laid out exactly like the releases, and the shipped label-set files."""
+"""Benchmark loaders on tiny fixtures laid out exactly like the releases (``benchmark_fixtures``), and the shipped
+label-set files."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
+from benchmark_fixtures import image, write_focus, write_in9
 from robustscope.data.benchmarks import load_benchmark
 from robustscope.data.benchmarks._common import label_set_file, split_argument
 from robustscope.data.benchmarks.corruptions import load_imagenet_3dcc, load_imagenet_c
@@ -34,12 +34,6 @@ CUE_CATEGORIES = [
     "airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat",
     "chair", "clock", "dog", "elephant", "keyboard", "knife", "oven", "truck",
 ]  # fmt: skip
-
-
-def image(path: Path, colour: tuple[int, int, int] = (90, 120, 30)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (8, 8), colour).save(path, format="PNG" if path.suffix == ".png" else "JPEG")
-    return path
 
 
 def assert_unique_ids(ds) -> None:
@@ -196,14 +190,6 @@ def test_cue_conflict_file_matches_model_vs_human() -> None:
 
 
 # -- ImageNet-9 ------------------------------------------------------------------------------------------
-def write_in9(root: Path, variants: tuple[str, ...]) -> None:
-    for variant in variants:
-        image(root / variant / "val" / "00_dog" / "n02085620_1234.JPEG")
-        image(root / variant / "val" / "02_wheeled vehicle" / "n04037443_10.JPEG")
-        image(root / variant / "val" / "06_musical instrument" / "n02672831_7.JPEG")
-    (root / "fg_mask" / "val" / "00_dog").mkdir(parents=True)  # present in the release, not a variant
-
-
 def test_imagenet9_reads_all_variants_with_a_factor(tmp_path: Path) -> None:
     root = tmp_path / "bg_challenge"
     write_in9(root, ("original", "only_fg", "mixed_same", "mixed_rand"))
@@ -266,30 +252,6 @@ def test_imagenet9_missing_and_foreign_folders(tmp_path: Path) -> None:
 
 
 # -- FOCUS -----------------------------------------------------------------------------------------------
-FOCUS_ROWS = [
-    # file_name, category, time, weather, locations, humans
-    ("/dog-snow/00001.jpeg", "dog", "night", "snowing", "grass, snow", "no"),
-    ("/dog-grass/00002.jpeg", "dog", "day", "sunny", "grass", "yes"),
-    ("/frog-night/00003.jpeg", "frog", "night", "cloudy", "water", "no"),
-    ("/ship-street/00004.jpeg", "ship", "none", "raining", "street", "no"),
-    ("/plane-fog/00005.jpeg", "plane", "day", "foggy", "none", "no"),
-]
-
-
-def write_focus(root: Path, rows=FOCUS_ROWS, images: bool = True) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(root / "annotations.db") as connection:
-        connection.execute(
-            "CREATE TABLE annotations (file_name TEXT PRIMARY KEY, category TEXT, time TEXT, weather TEXT, "
-            "locations TEXT, humans TEXT)"
-        )
-        connection.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?)", rows)
-    if images:
-        for row in rows:
-            image(root / row[0].lstrip("/"))
-    return root
-
-
 def test_focus_reads_the_annotation_database(tmp_path: Path) -> None:
     ds = load_focus(write_focus(tmp_path / "focus"))
     assert ds.classes == ["truck", "car", "plane", "ship", "cat", "dog", "horse", "deer", "frog", "bird"]

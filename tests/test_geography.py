@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+import benchmark_fixtures
 from robustscope.cli import main
 from robustscope.data.benchmarks._common import label_set_file
 from robustscope.data.benchmarks.dollar_street import load_dollar_street
@@ -44,9 +45,6 @@ from test_suites import ColourCode, colour_code_model, solid
 
 # -- fixtures in the released layouts --------------------------------------------------------------------
 
-#: Columns of Dollar Street's images_v2_imagenet_{test,train}.csv, in the release's order.
-DS_COLUMNS = ["id", "country.id", "country.name", "region.id", "type", "imageRelPath", "topics", "place", "income",
-              "imagenet_synonyms", "imagenet_sysnet_id"]
 # id, country code, country, region code, income, topic, ImageNet index set, the class the colour code predicts.
 # The colour code's logit is 2 + 10·confidence at its class and 0 elsewhere, so its top-5 is that class and
 # classes 0, 1, 2, 3 (ties rank the lower index first): d3 is wrong at top-1 and right at top-5.
@@ -81,29 +79,14 @@ GEODE = [
 ]
 
 
-def list_literal(values: list) -> str:
-    return json.dumps(values)
-
-
 def write_dollar_street(folder: Path, rows: list[tuple], csv: str = "images_v2_imagenet_test.csv") -> Path:
-    """``dataset_dollarstreet/``: the split CSV (list columns as JSON literals) and the images under ``assets/``."""
-    records = []
-    for id_, code, country, region, income, topic, indices, said in rows:
-        rel = f"assets/{id_}/{id_}.png"  # PNG, not the release's JPEG: lossless, so the colour code decodes
-        solid(folder / rel, said)
-        records.append([id_, code, country, region, "image", rel, list_literal([topic]), "home", income,
-                        list_literal([topic]), list_literal(indices)])
-    pd.DataFrame(records, columns=DS_COLUMNS).to_csv(folder / csv, index=False)
-    return folder
+    """The release layout (``benchmark_fixtures``), each image in the colour the colour code reads as its class."""
+    return benchmark_fixtures.write_dollar_street(folder, rows, csv, draw=solid)
 
 
 def write_geode(folder: Path, rows: list[tuple]) -> Path:
-    """``geode/index.csv`` (file_path, object, region, ip_country) and ``geode/images/<file_path>``."""
-    for file_path, *_, said in rows:
-        solid(folder / "images" / file_path, said)
-    table = pd.DataFrame([r[:4] for r in rows], columns=["file_path", "object", "region", "ip_country"])
-    table.to_csv(folder / "index.csv", index=False)
-    return folder
+    """The release layout (``benchmark_fixtures``), each image in the colour the colour code reads as its class."""
+    return benchmark_fixtures.write_geode(folder, rows, draw=solid)
 
 
 @pytest.fixture(scope="module")

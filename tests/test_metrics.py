@@ -14,8 +14,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 
 from robustscope.errors import UnknownNameError
 from robustscope.metrics import (
+    METRIC_COLUMNS,
     METRICS,
-    RESULT_COLUMNS,
     accuracy,
     bootstrap_ci,
     brier,
@@ -341,7 +341,7 @@ def test_compute_metrics_whole_set_and_slices(sliced_case: tuple[np.ndarray, np.
     logits, labels, factors = sliced_case
     names = ["top1", "top5", "ece", "ece20", "nll", "brier"]
     table = compute_metrics(logits, labels, factors, names, slice_by=["pose", "size", "occluded"], n_resamples=200)
-    assert list(table.columns) == RESULT_COLUMNS
+    assert list(table.columns) == METRIC_COLUMNS
     probs = softmax(logits)
     by_hand = {
         "top1": lambda s: accuracy(logits[s], labels[s]),

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from benchmark_fixtures import write_pug_animals, write_pug_ar4t, write_pug_imagenet, write_pug_spar
 from robustscope.cli import main
 from robustscope.data.base import Dataset
 from robustscope.data.benchmarks._common import label_set_file
@@ -150,28 +151,19 @@ def native_labels() -> list[str]:
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """PUG_ImageNet, PUG_Animal, PUG_SPAR and PUG_AR4T folders in the releases' layouts."""
+    """PUG_ImageNet, PUG_Animal, PUG_SPAR and PUG_AR4T folders in the releases' layouts (``benchmark_fixtures``)."""
     root = tmp_path_factory.mktemp("data")
-    rows = []
-    for file, world, asset, label, yaw, texture, said in IMAGENET_ROWS:
-        solid(root / "PUG_ImageNet" / file, said)
-        rows.append([file, world, asset, label, yaw, D, D, D, D, D, D, texture, D])
-    write_csv(root / "PUG_ImageNet/labels_pug_imagenet.csv", IMAGENET_HEADER, rows)
+    rows = [[file, world, asset, label, yaw, D, D, D, D, D, D, texture, D]
+            for file, world, asset, label, yaw, texture, _ in IMAGENET_ROWS]  # fmt: skip
+    write_pug_imagenet(root / "PUG_ImageNet", rows, [row[-1] for row in IMAGENET_ROWS], draw=solid)
     labels = native_labels()
-    animal_csv = []
-    for file, animal, world, scale, right in animal_rows():
-        other = ANIMALS[1 - ANIMALS.index(animal)]
-        solid(root / "PUG_Animal" / animal / file, labels.index(animal if right else other))
-        animal_csv.append([file, world, animal, scale, D, "0"])
-    header = ["filename", "world_name", "character_name", "character_scale", "character_texture", "camera_yaw"]
-    write_csv(root / "PUG_Animal/labels_pug_animal.csv", header, animal_csv)
-    for row in SPAR_ROWS:
-        solid(root / "PUG_SPAR" / row[0], labels.index(SPAR_SAYS[row[0]]))
-    write_csv(root / "PUG_SPAR/labels.csv", SPAR_HEADER, [list(r) for r in SPAR_ROWS])
-    for i in range(2):
-        solid(root / f"PUG_AR4T/test/{i}.png", 0)
+    animals = animal_rows()
+    said = [labels.index(animal if right else ANIMALS[1 - ANIMALS.index(animal)]) for _, animal, *_, right in animals]
+    animal_csv = [[file, world, animal, scale, D, "0"] for file, animal, world, scale, _ in animals]
+    write_pug_animals(root / "PUG_Animal", animal_csv, said, draw=solid)
+    write_pug_spar(root / "PUG_SPAR", SPAR_ROWS, [labels.index(SPAR_SAYS[row[0]]) for row in SPAR_ROWS], draw=solid)
     ar4t = [["test/0.png", "microphone", "1", "A microphone"], ["test/1.png", "lamp", "2", "A lamp and a cup"]]
-    write_csv(root / "PUG_AR4T/PUG_ARmerged_test.csv", ["filepath", "Actor1Category", "Level", "caption"], ar4t)
+    write_pug_ar4t(root / "PUG_AR4T", ar4t, draw=solid)
     return root
 
 

@@ -62,7 +62,7 @@ def _store_predictions(store: object, key: str, logits: np.ndarray, labels: np.n
 
 
 def _suite_rows(predictions: object) -> pd.DataFrame:
-    """Rows of every axis for two models, shaped like ``robustscope.suites.axes`` writes them."""
+    """Rows of every axis for two models, shaped like the suite axes (``robustscope.suites``) write them."""
     rows = []
     for i, model in enumerate(MODELS):
         shape = (0.213, 0.687)[i]

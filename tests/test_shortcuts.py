@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from benchmark_fixtures import C, U, write_urbancars
 from robustscope.cli import main
 from robustscope.config import Workspace, workspace
 from robustscope.data.benchmarks.urbancars import cell_folders, load_urbancars
@@ -39,7 +40,6 @@ from robustscope.metrics.shortcuts import (
 from robustscope.models import Model, Preprocessing
 from robustscope.models.labels import imagenet_classes, imagenet_wnids
 
-U, C = "urban", "country"
 #: (object, background, co-occurring object) → (images, correct predictions), picked by hand.
 CELLS = {
     (U, U, U): (4, 4), (C, C, C): (4, 4),  # both shortcuts present
@@ -57,27 +57,9 @@ GROUPS = {
 #: ID accuracy: groups weighted by their training frequency, 0.95·0.95, 0.05·0.95, 0.95·0.05, 0.05·0.05.
 ID_ACC = 0.9025 * 1.0 + 0.0475 * 0.625 + 0.0475 * 0.875 + 0.0025 * 0.125
 assert pytest.approx(0.9740625) == ID_ACC
-URBAN_RGB, COUNTRY_RGB = (220, 255, 0), (30, 255, 0)  # what the probe reads as "urban" / "country"
 CARTON = 478
 #: ImageNet val fixture: (true class, class the probe says on the clean image); watermarked, it says carton.
 IMAGENET = ((0, 0), (CARTON, CARTON), (CARTON, 1), (207, 207), (207, 5))
-
-
-def write_cells(folder: Path, cells: dict[tuple[str, str, str], tuple[int, int]], bg_only: bool = False) -> Path:
-    """UrbanCars cell folders ``obj-{o}_bg-{b}_co_occur_obj-{c}/{i:03d}.jpg`` with the generator's two masks
-    (and, for the train split, the release script's background-only copies); the first ``right`` images of
-    a cell carry the colour of their object, the others of the other object."""
-    for (obj, bg, co), (n, right) in cells.items():
-        cell = folder / f"obj-{obj}_bg-{bg}_co_occur_obj-{co}"
-        cell.mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            said = obj if i < right else (C if obj == U else U)
-            Image.new("RGB", (8, 8), URBAN_RGB if said == U else COUNTRY_RGB).save(cell / f"{i:03d}.jpg")
-            Image.new("L", (8, 8), 255).save(cell / f"{i:03d}_mask.png")
-            Image.new("L", (8, 8), 0).save(cell / f"{i:03d}_co_occur_obj_mask.png")
-            if bg_only:
-                Image.new("RGB", (8, 8)).save(cell / f"{i:03d}_bg_only.png")
-    return folder
 
 
 def code_colour(index: int) -> tuple[int, int, int]:
@@ -89,10 +71,7 @@ def code_colour(index: int) -> tuple[int, int, int]:
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """UrbanCars and ImageNet val in their releases' layouts."""
     root = tmp_path_factory.mktemp("data")
-    one_each = {(o, b, c): (1, 1) for o in (U, C) for b in (U, C) for c in (U, C)}
-    write_cells(root / "urbancars/bg-0.95_co_occur_obj-0.95/train", one_each, bg_only=True)
-    write_cells(root / "urbancars/bg-0.5_co_occur_obj-0.5/val", one_each)
-    write_cells(root / "urbancars/bg-0.5_co_occur_obj-0.5/test", CELLS)
+    write_urbancars(root / "urbancars", test=CELLS)  # one image per cell in train and val
     wnids = imagenet_wnids()
     for i, (true, said) in enumerate(IMAGENET):
         path = root / f"imagenet/val/{wnids[true]}/ILSVRC2012_val_{i:08d}.png"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,13 +11,23 @@ import pandas as pd
 
 from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
-from robustscope.data.content_index import ContentIndex
+from robustscope.engine.result_store import package_versions
 from robustscope.errors import LabelSpaceError, MissingDataError, OptionError
 from robustscope.models.base import Model
 from robustscope.shifts.base import Shift
 
 if TYPE_CHECKING:
-    from robustscope.engine import Predictions, Runner, RunResult
+    from robustscope.engine import Predictions
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "Comparison",
+    "compare",
+    "evaluate",
+    "load_dataset",
+    "load_model",
+    "package_versions",
+]
 
 #: Metrics computed when none are named.
 DEFAULT_METRICS = ("top1", "top5", "ece", "nll", "brier")
@@ -59,19 +66,6 @@ def load_dataset(spec: str | Dataset, root: str | Path | None = None, **options:
     return _load(spec, root=root, **options)
 
 
-def package_versions() -> dict[str, str]:
-    """Versions recorded beside every result row (robustscope, python, torch, numpy, …)."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("robustscope", "torch", "torchvision", "numpy", "timm", "open_clip_torch"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def _check_factors(dataset: Dataset, slice_by: str | Sequence[str] | None) -> str | list[str] | None:
     if slice_by is None or slice_by == "all":
         return slice_by
@@ -84,24 +78,6 @@ def _check_factors(dataset: Dataset, slice_by: str | Sequence[str] | None) -> st
 
         raise UnknownNameError("factor", unknown[0], suggest(unknown[0], factors), factors)
     return columns
-
-
-def _run_in_dataset_space(
-    runner: Runner,
-    model: Model,
-    dataset: Dataset,
-    shift: Shift,
-    seed: int,
-    model_fingerprint: str | None = None,
-    dataset_fingerprint: str | None = None,
-) -> tuple[RunResult, Predictions]:
-    """Run (or reuse) ``model`` on ``dataset`` under ``shift``; the predictions mapped to the dataset's classes."""
-    from robustscope.engine.label_space import to_dataset_space
-
-    result = runner.run(
-        model, dataset, shift, seed=seed, model_fingerprint=model_fingerprint, dataset_fingerprint=dataset_fingerprint
-    )
-    return result, to_dataset_space(result.predictions, dataset, model.labels, model.label_index())
 
 
 def evaluate(
@@ -149,11 +125,9 @@ def evaluate(
         >>> table = evaluate("file:.robustscope/models/demo-narrow", "synth:demo:test-pose")  # doctest: +SKIP
         >>> table.query("metric == 'top1' and slice_factor == ''")[["shift", "value"]]  # doctest: +SKIP
     """
-    from robustscope.engine import PredictionStore, ResultStore, Runner
+    from robustscope.engine.evaluation import Evaluation
     from robustscope.engine.options import check_device, check_run_options
-    from robustscope.engine.recipes import evaluation_recipe
-    from robustscope.metrics.registry import compute_metrics, get_metric
-    from robustscope.metrics.slicing import slicing_frame
+    from robustscope.metrics.registry import get_metric
     from robustscope.shifts.registry import load_shift
 
     # Every option, metric and shift is checked before the model or data is touched: a bad third
@@ -174,49 +148,25 @@ def evaluate(
             "(scored by a suite axis); evaluate it with a suite (robustscope run --suite ...) or "
             "robustscope.suites.run_suite"
         )
-    runner = Runner(
-        PredictionStore(ws.predictions),
+    evaluation = Evaluation.in_workspace(
+        model,
+        ws,
+        seed=seed,
+        n_resamples=n_resamples,
+        suite=suite,
+        axis=axis,
         batch_size=batch_size,
         device=device,
         on_bad_image=on_bad_image,
         progress=progress,
         max_image_pixels=max_image_pixels,
-        content_index=ContentIndex(ws.content_index),
     )
-    model_fingerprint, dataset_fingerprint = model.fingerprint(), dataset.fingerprint(runner.content_index)
-    versions = json.dumps(package_versions(), sort_keys=True)
-    tables = []
-    bad_images: set[str] = set()
-    for shift in shifts:
-        result, predictions = _run_in_dataset_space(
-            runner, model, dataset, shift, seed, model_fingerprint, dataset_fingerprint
-        )
-        bad_images.update(result.bad_images)
-        factors = slicing_frame(predictions.factors, columns)
-        rows = compute_metrics(
-            predictions.logits,
-            predictions.labels,
-            factors,
-            metrics,
-            slice_by=list(factors.columns),
-            n_resamples=n_resamples,
-            seed=seed,
-        )
-        rows.insert(0, "model", model.name)
-        rows.insert(1, "model_fingerprint", model_fingerprint)
-        rows.insert(2, "dataset", dataset.name)
-        rows.insert(3, "dataset_fingerprint", dataset_fingerprint)
-        rows.insert(4, "shift", shift.spec())
-        rows["prediction_key"] = result.key
-        rows["versions"] = versions
-        rows["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
-        rows["suite"], rows["axis"] = suite, axis
-        tables.append(rows)
-    table = pd.concat(tables, ignore_index=True)
-    recipe = evaluation_recipe(model, dataset, table, metrics, columns, n_resamples, seed)  # for results --rebuild
-    ResultStore(ws.results_db).write(table, recipe=recipe)
-    table.attrs["bad_images"] = sorted(bad_images)
-    table.attrs["shards_computed"], table.attrs["shards_reused"] = runner.shards_computed, runner.shards_reused
+    table = pd.concat(
+        [evaluation.metric_rows(dataset, shift, metrics, columns, binned=True) for shift in shifts], ignore_index=True
+    )
+    evaluation.write(table, evaluation.evaluation_recipe(dataset, table, metrics, columns))  # for results --rebuild
+    table.attrs["bad_images"] = evaluation.bad_images
+    table.attrs["shards_computed"], table.attrs["shards_reused"] = evaluation.shards_computed, evaluation.shards_reused
     return table
 
 
@@ -317,7 +267,7 @@ def compare(
         >>> print(c.verdict())  # doctest: +SKIP
         demo-diverse beats demo-narrow on top1 (0.7500 vs 0.3100, difference +0.4400 [...], p = 0.0001)
     """
-    from robustscope.engine import PredictionStore, Runner
+    from robustscope.engine.evaluation import Evaluation
     from robustscope.engine.options import check_device, check_run_options
     from robustscope.metrics.registry import compare_metric, compute_metrics, get_metric
     from robustscope.shifts.registry import load_shift
@@ -335,14 +285,10 @@ def compare(
             "(robustscope run --suite ...)"
         )
     models = [load_model(model_a), load_model(model_b)]
-    runner = Runner(
-        PredictionStore(ws.predictions),
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
-        content_index=ContentIndex(ws.content_index),
+    evaluation = Evaluation.in_workspace(
+        models[0], ws, seed=seed, batch_size=batch_size, device=device, progress=progress
     )
-    predictions = _aligned(*(_run_in_dataset_space(runner, m, dataset, shift, seed)[1] for m in models))
+    predictions = _aligned(*(e.predict(dataset, shift)[0] for e in (evaluation, evaluation.with_model(models[1]))))
     values = [
         float(compute_metrics(p.logits, p.labels, None, [metric], n_resamples=0)["value"].iloc[0]) for p in predictions
     ]

@@ -214,7 +214,7 @@ def _rebuild_results(args: argparse.Namespace) -> int:
 def cmd_imagenet_x(args: argparse.Namespace) -> int:
     """ImageNet-X per-factor accuracy, error ratio and ECE of a predictions CSV or a stored prediction key."""
     from robustscope.data.benchmarks.imagenet_x import predictions_frame, read_predictions_csv
-    from robustscope.suites.factors import evaluate_predictions, per_factor
+    from robustscope.suites.imagenet_x import evaluate_predictions, per_factor
 
     source = Path(args.predictions).expanduser()
     if source.is_file():

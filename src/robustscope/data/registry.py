@@ -6,172 +6,88 @@ from pathlib import Path
 from typing import Any
 
 from robustscope.data.base import Dataset
+from robustscope.data.benchmarks.catalog import BENCHMARKS, Benchmark
 from robustscope.registry import Registry, split_scheme
 
 DATASET_SCHEMES: Registry[Dataset] = Registry("dataset")
-DATASET_SCHEMES.add(
+#: Scheme → how its argument is read: ``"path"`` (a file or folder, looked up under the data root when relative
+#: and absent), ``"world"`` (a synthetic world's spec; the root is the render cache) or ``"benchmark"``
+#: (``PATH[:…]`` parsed by the benchmark's entry in :data:`~robustscope.data.benchmarks.catalog.BENCHMARKS`).
+ARGUMENT_KINDS: dict[str, str] = {}
+
+
+def register_scheme(name: str, target: str, summary: str, example: str, argument: str = "path") -> None:
+    """Register a dataset scheme once: its loader, help line, example and how its argument is read.
+
+    Example (the schemes registered below):
+        >>> DATASET_SCHEMES.entry("synth").example, ARGUMENT_KINDS["synth"], ARGUMENT_KINDS["imagenet-r"]
+        ('synth:demo:test-pose', 'world', 'benchmark')
+    """
+    if argument not in ("path", "world", "benchmark"):
+        raise ValueError(f"dataset scheme {name!r}: argument must be 'path', 'world' or 'benchmark', not {argument!r}")
+    DATASET_SCHEMES.add(name, target, summary=summary, example=example)
+    ARGUMENT_KINDS[name] = argument
+
+
+register_scheme(
     "folder",
     "robustscope.data.folder:load_folder",
     summary="ImageFolder layout: PATH/<class>/<image>",
     example="folder:~/data/imagenet/val",
 )
-DATASET_SCHEMES.add(
+register_scheme(
     "csv",
     "robustscope.data.manifest:load_manifest",
     summary="CSV manifest: filename, label and factor columns (the PUG schema is one)",
     example="csv:~/data/pug_imagenet/labels.csv",
 )
-DATASET_SCHEMES.add(
+register_scheme(
     "synth",
     "robustscope.data.synthetic:load_synth",
     summary="a split of a synthetic world, rendered on first use and cached",
     example="synth:demo:test-pose",
+    argument="world",
 )
-DATASET_SCHEMES.add(
+register_scheme(
     "synth-bench",
     "robustscope.data.synthetic:load_synth_bench",
     summary="a world's counterpart of a real benchmark (cue-conflict, imagenet-9, context, ood-shapes, ood-textures)",
     example="synth-bench:demo:cue-conflict",
+    argument="world",
 )
-
-
-# The robustness benchmarks, read from their released layouts (robustscope.data.benchmarks). PATH may be
-# left empty ("imagenet-r:") to look the benchmark up under the data root (robustscope.data.benchmarks.roots).
-DATASET_SCHEMES.add(
-    "imagenet-val",
-    "robustscope.data.benchmarks.imagenet:load_imagenet_val",
-    summary="ImageNet validation set: PATH/<wnid>/*.JPEG",
-    example="imagenet-val:~/data/imagenet/val",
-)
-DATASET_SCHEMES.add(
-    "imagenet-v2",
-    "robustscope.data.benchmarks.imagenet:load_imagenet_v2",
-    summary="ImageNet-V2: PATH/<class index 0..999>/<image>",
-    example="imagenet-v2:~/data/imagenetv2-matched-frequency-format-val",
-)
-DATASET_SCHEMES.add(
-    "imagenet-sketch",
-    "robustscope.data.benchmarks.imagenet:load_imagenet_sketch",
-    summary="ImageNet-Sketch: the release's sketch/<wnid>/*.JPEG",
-    example="imagenet-sketch:~/data/imagenet-sketch/sketch",
-)
-DATASET_SCHEMES.add(
-    "imagenet-r",
-    "robustscope.data.benchmarks.imagenet:load_imagenet_r",
-    summary="ImageNet-R: PATH/<wnid>/* over 200 wnids, scored on the 200-class mask",
-    example="imagenet-r:~/data/imagenet-r",
-)
-DATASET_SCHEMES.add(
-    "imagenet-a",
-    "robustscope.data.benchmarks.imagenet:load_imagenet_a",
-    summary="ImageNet-A: PATH/<wnid>/* over 200 wnids, scored on the 200-class mask",
-    example="imagenet-a:~/data/imagenet-a",
-)
-DATASET_SCHEMES.add(
-    "cue-conflict",
-    "robustscope.data.benchmarks.cue_conflict:load_cue_conflict",
-    summary="Geirhos cue-conflict stimuli: PATH/<shape>/<shape><i>-<texture><j>.png, 16 categories",
-    example="cue-conflict:~/data/cue-conflict",
-)
-DATASET_SCHEMES.add(
-    "imagenet-9",
-    "robustscope.data.benchmarks.imagenet9:load_imagenet9",
-    summary="ImageNet-9 backgrounds challenge: PATH/<variant>/val/<class>/*; all variants, or PATH:VARIANT",
-    example="imagenet-9:~/data/bg_challenge:mixed_rand",
-)
-DATASET_SCHEMES.add(
-    "focus",
-    "robustscope.data.benchmarks.focus:load_focus",
-    summary="FOCUS: PATH/annotations.db (SQLite) and its images; time, weather, location",
-    example="focus:~/data/focus",
-)
-DATASET_SCHEMES.add(
-    "urbancars",
-    "robustscope.data.benchmarks.urbancars:load_urbancars",
-    summary="UrbanCars (Whac-A-Mole): PATH/bg-<r>_co_occur_obj-<r>/<split>/obj-<o>_bg-<b>_co_occur_obj-<c>/*.jpg",
-    example="urbancars:~/data/urbancars:test",
-)
-DATASET_SCHEMES.add(
+register_scheme(
     "synth-urbancars",
     "robustscope.data.benchmarks.urbancars:load_synth_urbancars",
     summary="a world's UrbanCars (object, background, co-occurring object; train correlated 0.95), cached",
     example="synth-urbancars:demo:test",
+    argument="world",
 )
-DATASET_SCHEMES.add(
-    "imagenet-c",
-    "robustscope.data.benchmarks.corruptions:load_imagenet_c",
-    summary="ImageNet-C: PATH/<corruption>/<severity>/<wnid>/*.JPEG; PATH[:CORRUPTION[:SEVERITY]]",
-    example="imagenet-c:~/data/imagenet-c:gaussian_noise:3",
-)
-DATASET_SCHEMES.add(
-    "imagenet-3dcc",
-    "robustscope.data.benchmarks.corruptions:load_imagenet_3dcc",
-    summary="ImageNet-3DCC: PATH/<corruption>/<severity>/<wnid>/*.JPEG; PATH[:CORRUPTION[:SEVERITY]]",
-    example="imagenet-3dcc:~/data/imagenet-3dcc:near_focus",
-)
-DATASET_SCHEMES.add(
-    "ood-folder",
-    "robustscope.data.benchmarks.ood:load_ood_folder",
-    summary="an OOD image set (iNaturalist, SUN, Places, Textures): every image under PATH, class 'ood'",
-    example="ood-folder:~/data/ood/iNaturalist",
-)
-DATASET_SCHEMES.add(
-    "dollar-street",
-    "robustscope.data.benchmarks.dollar_street:load_dollar_street",
-    summary="Dollar Street: PATH/images_v2_imagenet_{test,train}.csv + images; per-image ImageNet index sets",
-    example="dollar-street:~/data/dataset_dollarstreet:test",
-)
-DATASET_SCHEMES.add(
-    "geode",
-    "robustscope.data.benchmarks.geode:load_geode",
-    summary="GeoDE: PATH/index.csv (file_path, object, region) + PATH/images; objects mapped to ImageNet sets",
-    example="geode:~/data/geode",
-)
-DATASET_SCHEMES.add(
-    "pug-animals",
-    "robustscope.data.benchmarks.pug:load_pug_animals",
-    summary="PUG:Animals: PATH/labels_pug_animal.csv + images; 70 animals, world/size/texture/camera-yaw factors",
-    example="pug-animals:~/data/PUG_Animal",
-)
-DATASET_SCHEMES.add(
-    "pug-imagenet",
-    "robustscope.data.benchmarks.pug:load_pug_imagenet",
-    summary="PUG:ImageNet: PATH/labels_pug_imagenet.csv + images; 151 classes scored through ImageNet index sets",
-    example="pug-imagenet:~/data/PUG_ImageNet",
-)
-DATASET_SCHEMES.add(
-    "pug-spar",
-    "robustscope.data.benchmarks.pug:load_pug_spar",
-    summary="PUG:SPAR caption retrieval: PATH/labels.csv + images; PATH[:TASK[:VARIANT]], classes = captions",
-    example="pug-spar:~/data/PUG_SPAR:double_relation:left",
-)
-DATASET_SCHEMES.add(
-    "pug-ar4t",
-    "robustscope.data.benchmarks.pug:load_pug_ar4t",
-    summary="PUG:AR4T: PATH/PUG_ARmerged_<split>.csv (filepath, Actor1Category, Level) + images",
-    example="pug-ar4t:~/data/PUG_AR4T:test",
-)
-#: The benchmark schemes: ``scheme:PATH[:…]``, read by :func:`robustscope.data.benchmarks.load_benchmark`.
-BENCHMARK_SCHEMES = (
-    "imagenet-val",
-    "imagenet-v2",
-    "imagenet-sketch",
-    "imagenet-r",
-    "imagenet-a",
-    "cue-conflict",
-    "imagenet-9",
-    "focus",
-    "urbancars",
-    "imagenet-c",
-    "imagenet-3dcc",
-    "ood-folder",
-    "dollar-street",
-    "geode",
-    "pug-animals",
-    "pug-imagenet",
-    "pug-spar",
-    "pug-ar4t",
-)
+
+
+def register_benchmark(benchmark: Benchmark) -> None:
+    """Add a benchmark outside the built-in table (a plug-in): its scheme, spec values and data-root folders.
+
+    The built-in ones are registered in :mod:`robustscope.data.benchmarks.catalog`; both end up in the same
+    places, so ``scheme:PATH``, ``scheme:`` with a data root, and ``robustscope list datasets`` all see it.
+
+    Example (the built-in ones, registered the same way):
+        >>> DATASET_SCHEMES.entry("imagenet-r").target == BENCHMARKS["imagenet-r"].loader
+        True
+    """
+    if benchmark.scheme in DATASET_SCHEMES:  # checked first, so a clash leaves both tables as they were
+        raise ValueError(f"dataset scheme {benchmark.scheme!r} is already registered")
+    BENCHMARKS.add(benchmark)
+    _register_benchmark_scheme(benchmark)
+
+
+def _register_benchmark_scheme(benchmark: Benchmark) -> None:
+    register_scheme(benchmark.scheme, benchmark.loader, benchmark.summary, benchmark.example, "benchmark")
+
+
+# The robustness benchmarks, read from their released layouts: each is registered once, in the benchmark table.
+# PATH may be left empty ("imagenet-r:") to look the benchmark up under the data root.
+for _benchmark in BENCHMARKS:
+    _register_benchmark_scheme(_benchmark)
 
 
 def load_dataset(spec: str, root: str | Path | None = None, **options: Any) -> Dataset:
@@ -190,12 +106,13 @@ def load_dataset(spec: str, root: str | Path | None = None, **options: Any) -> D
 'ood-folder:/tmp/x'?
     """
     scheme, argument = split_scheme(spec, "dataset", DATASET_SCHEMES.keys())
-    if scheme in BENCHMARK_SCHEMES:
+    kind = ARGUMENT_KINDS[scheme]
+    if kind == "benchmark":
         from robustscope.data.benchmarks import load_benchmark
 
         return load_benchmark(scheme, argument, root=root, **options)
     loader = DATASET_SCHEMES.get(scheme)
-    if scheme in ("synth", "synth-bench", "synth-urbancars"):
+    if kind == "world":
         return loader(argument, root=root, **options)
     path = Path(argument).expanduser()
     if root is not None and not path.is_absolute() and not path.exists():

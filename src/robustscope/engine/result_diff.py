@@ -63,8 +63,34 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     return (left == right) | (np.isnan(left) & np.isnan(right))
 
 
-def diff_results(before: pd.DataFrame, after: pd.DataFrame) -> ResultDiff:
+def canonical_shift_labels(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each registered shift's label in its canonical spec (``corruption:fog:3``).
+
+    Rows written before shift specs had one grammar label corruptions ``corruption:corruption=fog,severity=3``;
+    labels that are not a registered shift's spec (``summary``) are kept as they are.
+
+    Example:
+        >>> rows = pd.DataFrame({"shift": ["corruption:corruption=fog,severity=3", "summary", "none"]})
+        >>> canonical_shift_labels(rows)["shift"].tolist()
+        ['corruption:fog:3', 'summary', 'none']
+    """
+    from robustscope.shifts.registry import canonical_spec
+
+    def canonical(label: str) -> str:
+        try:
+            return canonical_spec(label)
+        except RobustscopeError:
+            return label
+
+    mapping = {label: canonical(str(label)) for label in rows["shift"].dropna().unique()}
+    return rows.assign(shift=rows["shift"].map(lambda label: mapping.get(label, label)))
+
+
+def diff_results(before: pd.DataFrame, after: pd.DataFrame, canonical_shifts: bool = True) -> ResultDiff:
     """Match rows of ``before`` and ``after`` on :data:`IDENTITY_COLUMNS` and compare :data:`FIGURE_COLUMNS` exactly.
+
+    With ``canonical_shifts`` both sides' shift labels are first put in canonical form
+    (:func:`canonical_shift_labels`), so rows written before and after the one spec grammar match.
 
     Example:
         >>> a = pd.DataFrame({"model": ["m", "m"], "dataset": ["d", "d"], "shift": ["none", "fog"],
@@ -76,6 +102,8 @@ def diff_results(before: pd.DataFrame, after: pd.DataFrame) -> ResultDiff:
         >>> diff_results(a, a).identical
         True
     """
+    if canonical_shifts and "shift" in before.columns and "shift" in after.columns:
+        before, after = canonical_shift_labels(before), canonical_shift_labels(after)
     left, right = _identity(before), _identity(after)
     common = left.index.intersection(right.index)
     left_common, right_common = left.loc[common], right.loc[common]

@@ -80,15 +80,19 @@ _ORDER = "model, dataset, shift, metric, slice_factor, slice_value"
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of robustscope and the packages that shape its numbers (recorded with every result).
+    """Versions of Python, robustscope and the packages that shape its numbers (the ``versions`` column).
+
+    The one list every result row records (:class:`~robustscope.engine.evaluation.Evaluation`,
+    ``results --rebuild`` and rows written without one).
 
     Example:
-        >>> "numpy" in package_versions()
+        >>> {"python", "numpy", "pandas"} <= set(package_versions())
         True
     """
+    import platform
     from importlib import metadata
 
-    versions: dict[str, str] = {}
+    versions: dict[str, str] = {"python": platform.python_version()}
     for name in ("robustscope", "torch", "torchvision", "numpy", "pandas", "timm", "open_clip_torch"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)

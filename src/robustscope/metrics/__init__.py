@@ -21,11 +21,11 @@ from robustscope.metrics.classification import (
     softmax,
 )
 from robustscope.metrics.ood import aupr, auroc, fpr_at_tpr, ood_score
-from robustscope.metrics.registry import METRICS, RESULT_COLUMNS, Metric, compute_metrics, get_metric
+from robustscope.metrics.registry import METRIC_COLUMNS, METRICS, Metric, compute_metrics, get_metric
 
 __all__ = [
     "METRICS",
-    "RESULT_COLUMNS",
+    "METRIC_COLUMNS",
     "Metric",
     "ReliabilityCurve",
     "accuracy",

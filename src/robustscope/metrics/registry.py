@@ -42,10 +42,11 @@ from robustscope.metrics.classification import (
 from robustscope.metrics.slicing import natural_key
 from robustscope.registry import Registry
 
-__all__ = ["METRICS", "RESULT_COLUMNS", "Metric", "compare_metric", "compute_metrics", "get_metric"]
+__all__ = ["METRICS", "METRIC_COLUMNS", "Metric", "compare_metric", "compute_metrics", "get_metric"]
 
-RESULT_COLUMNS = ["metric", "slice_factor", "slice_value", "value", "ci_low", "ci_high", "n", "protocol"]
-"""The columns :func:`compute_metrics` returns (the first eight of the "Result rows" schema)."""
+METRIC_COLUMNS = ["metric", "slice_factor", "slice_value", "value", "ci_low", "ci_high", "n", "protocol"]
+"""The columns :func:`compute_metrics` returns: the metric part of a result row (the whole row is
+:data:`robustscope.engine.RESULT_COLUMNS`, completed by :class:`robustscope.engine.evaluation.Evaluation`)."""
 
 PerSample = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]
 
@@ -402,7 +403,7 @@ def compute_metrics(
                 "protocol": protocol,
             }
     records = [cells[key] for key in sorted(cells)]  # metric-major, whole set first
-    table = pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
+    table = pd.DataFrame.from_records(records, columns=METRIC_COLUMNS)
     return table.astype({"n": "int64", "value": "float64", "ci_low": "float64", "ci_high": "float64"})
 
 

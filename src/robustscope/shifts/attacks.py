@@ -16,105 +16,23 @@ References:
 
 from __future__ import annotations
 
-import importlib
-import logging
 from abc import abstractmethod
 from collections.abc import Sequence
-from fractions import Fraction
-from types import ModuleType
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustscope.errors import MissingDependencyError, ShiftSpecError
+from robustscope.errors import MissingDependencyError
 from robustscope.shifts.base import Shift, sample_seed
+from robustscope.shifts.spec import Param
+from robustscope.shifts.spec import format_number as _show
 
 NORMS = ("linf", "l2")
-
-
-def _where(attack: str, argument: str) -> str:
-    """The spec as the user wrote it: ``fgsm:eps=abc`` (``pgd`` alone when it had no argument)."""
-    return f"{attack}:{argument}" if argument else attack
-
-
-def _number(attack: str, argument: str, key: str, text: str) -> float:
-    """``"1/255"``, ``"0.5"`` or ``"8"`` → float; anything else (``abc``, ``1/0``, ``inf``) is a spec error."""
-    try:
-        value = float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError, OverflowError):
-        raise ShiftSpecError(
-            f"{_where(attack, argument)}: {key} must be a number or a fraction (e.g. {key}=1/255), got {text!r}"
-        ) from None
-    return value
-
-
-def _whole(attack: str, argument: str, key: str, text: str) -> int:
-    """``"20"`` → 20; anything else is a spec error naming the key."""
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ShiftSpecError(
-            f"{_where(attack, argument)}: {key} must be a whole number (e.g. {key}=20), got {text!r}"
-        ) from None
-
-
-def _show(value: float) -> str:
-    """A float as a short fraction when it is one (``1/255``), else ``repr``; keeps specs readable."""
-    frac = Fraction(value).limit_denominator(10_000)
-    if frac.denominator != 1 and abs(float(frac) - value) < 1e-12:
-        return f"{frac.numerator}/{frac.denominator}"
-    return repr(float(value))
-
-
-def _parse(attack: str, argument: str, known: Sequence[str], positional: Sequence[str] = ()) -> dict[str, str]:
-    """``"linf:eps=1/255:steps=20"`` (``:`` or ``,`` separated) → ``{"norm": "linf", "eps": "1/255", ...}``.
-
-    Unknown keys, repeated keys and positional values beyond ``positional`` raise :class:`ShiftSpecError`
-    naming the spec and the keys ``known``.
-    """
-    out: dict[str, str] = {}
-    free = list(positional)
-    takes = ", ".join(f"{k}=..." for k in known)
-    for token in argument.replace(",", ":").split(":"):
-        token = token.strip()
-        if not token:
-            continue
-        key, sep, value = token.partition("=")
-        if not sep:
-            if not free:
-                raise ShiftSpecError(f"{_where(attack, argument)}: unexpected {token!r}; {attack} takes {takes}")
-            key, value = free.pop(0), token
-        key = key.strip()
-        if key not in known:
-            raise ShiftSpecError(f"{_where(attack, argument)}: unknown parameter {key!r}; {attack} takes {takes}")
-        if key in out:
-            raise ShiftSpecError(f"{_where(attack, argument)}: {key} is given twice")
-        free = [k for k in free if k != key]  # a key given by name is no longer free for a positional value
-        out[key] = value.strip()
-    return out
-
-
-def _parse_known(
-    attack: str, argument: str, known: set[str], positional: Sequence[str] = (), flags: Sequence[str] = ()
-) -> tuple[dict[str, str], dict[str, bool]]:
-    """:func:`_parse` over the keys ``known``, reading the true/false ``flags`` (default true)."""
-    args = _parse(attack, argument, sorted(known), positional=positional)
-    values: dict[str, bool] = {}
-    for flag in flags:
-        text = args.get(flag, "true").lower()
-        if text not in ("true", "false", "1", "0"):
-            raise ShiftSpecError(f"{_where(attack, argument)}: {flag} must be true or false, got {text!r}")
-        values[flag] = text in ("true", "1")
-    return args, values
-
-
-def _named(err: ShiftSpecError, attack: str, argument: str) -> ShiftSpecError:
-    """``err`` with the spec it came from in front (``pgd:l3: norm must be linf or l2``), once."""
-    prefix = f"{_where(attack, argument)}: "
-    message = str(err)
-    return ShiftSpecError(message if message.startswith(prefix) else prefix + message)
+#: The budget and the norm, as every attack declares them.
+EPS = Param("eps", "number", default=8 / 255, range=(0, None), example="1/255")
+NORM = Param("norm", positional=True, default="linf", choices=NORMS)
 
 
 def input_gradient(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -199,10 +117,12 @@ class FGSM(Attack):
 
     name = "fgsm"
     version = "1"
+    # The budget may be given bare (fgsm:1/255) but is written eps=1/255: the number alone reads as nothing.
+    PARAMS = (Param("eps", "number", positional=True, named=True, range=(0, None), example="1/255"),)
+    EXAMPLE = "fgsm:eps=1/255"
 
     def __init__(self, eps: float):
-        if not eps >= 0:  # also refuses NaN
-            raise ShiftSpecError(f"eps must be >= 0 (a budget in [0,1] pixels, e.g. eps=1/255), got {_show(eps)}")
+        self.PARAMS[0].check(eps)  # also refuses NaN
         self.eps = float(eps)
 
     def params(self) -> dict[str, Any]:
@@ -215,17 +135,6 @@ class FGSM(Attack):
             return images.clone()
         grad = input_gradient(model, images, labels)
         return (images + self.eps * grad.sign()).clamp(0.0, 1.0)
-
-    @classmethod
-    def from_spec(cls, argument: str) -> FGSM:
-        """``eps=1/255`` (or just ``1/255``) → ``FGSM(1/255)``."""
-        args = _parse("fgsm", argument, ("eps",), positional=("eps",))
-        if "eps" not in args:
-            raise ShiftSpecError(f"{_where('fgsm', argument)}: fgsm needs its budget, e.g. fgsm:eps=1/255")
-        try:
-            return cls(_number("fgsm", argument, "eps", args["eps"]))
-        except ShiftSpecError as err:
-            raise _named(err, "fgsm", argument) from None
 
 
 class PGD(Attack):
@@ -259,11 +168,19 @@ class PGD(Attack):
         >>> bool((adv - x).abs().max() <= 8 / 255 + 1e-6)
         True
         >>> attack.spec()
-        'pgd:alpha=2/255,eps=8/255,norm=linf,random_start=True,steps=5'
+        'pgd:linf:steps=5:alpha=2/255'
     """
 
     name = "pgd"
     version = "1"
+    PARAMS = (
+        NORM,
+        EPS,
+        Param("steps", "int", default=10, range=(0, None)),
+        Param("alpha", "number", default=None, range=(0, None), example="2/255"),  # None: 2.5 · eps / steps
+        Param("random_start", "bool", default=True),
+    )
+    EXAMPLE = "pgd:linf:eps=1/255:steps=20:alpha=2/255"
 
     def __init__(
         self,
@@ -273,11 +190,8 @@ class PGD(Attack):
         steps: int = 10,
         random_start: bool = True,
     ):
-        if norm not in NORMS:
-            raise ShiftSpecError(f"norm must be linf or l2, got {norm!r}")
-        for key, value in (("eps", eps), ("steps", steps), ("alpha", 0.0 if alpha is None else alpha)):
-            if not value >= 0:  # also refuses NaN
-                raise ShiftSpecError(f"{key} must be >= 0, got {value if key == 'steps' else _show(value)}")
+        for param, value in zip(self.PARAMS, (norm, eps, steps, alpha), strict=False):
+            param.check(value)  # also refuses NaN
         self.norm = norm
         self.eps = float(eps)
         self.steps = int(steps)
@@ -293,21 +207,10 @@ class PGD(Attack):
             "random_start": self.random_start,
         }
 
-    @classmethod
-    def from_spec(cls, argument: str) -> PGD:
-        """``linf:eps=1/255:steps=20:alpha=2/255`` (``:`` or ``,``; the norm may be ``norm=l2``) → ``PGD``."""
-        known = {"norm", "eps", "alpha", "steps", "random_start"}
-        args, flags = _parse_known("pgd", argument, known, positional=("norm",), flags=("random_start",))
-        try:
-            return cls(
-                norm=args.get("norm", "linf").lower(),
-                eps=_number("pgd", argument, "eps", args.get("eps", "8/255")),
-                alpha=_number("pgd", argument, "alpha", args["alpha"]) if "alpha" in args else None,
-                steps=_whole("pgd", argument, "steps", args.get("steps", "10")),
-                random_start=flags["random_start"],
-            )
-        except ShiftSpecError as err:
-            raise _named(err, "pgd", argument) from None
+    def spec_values(self) -> dict[str, Any]:
+        # alpha is left out of the spec when it is the derived default, so pgd:linf:eps=1/255 reads as written.
+        derived = self.alpha == 2.5 * self.eps / max(self.steps, 1)
+        return {**super().spec_values(), "alpha": None if derived else self.alpha}
 
     def random_init(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
         """The starting perturbation ``[B,C,H,W]`` (inside the ball, before the [0,1] clip)."""
@@ -349,232 +252,41 @@ class PGD(Attack):
         return adv
 
 
-# -- AutoAttack (optional: the pyautoattack package) ---------------------------------------------------
-AUTOATTACK_PACKAGE = "pyautoattack"
-AUTOATTACK_INSTALL = "pip install 'robustscope[autoattack]'"
-#: The attacks of the AutoAttack ensemble, by the reference implementation's names.
-AUTOATTACK_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
-AUTOATTACK_VERSIONS = ("standard", "plus")
-
-
-def load_autoattack() -> ModuleType:
-    """Import the AutoAttack reference implementation (``pyautoattack``), or explain how to install it.
-
-    Example:
-        >>> load_autoattack().AutoAttack.__name__  # doctest: +SKIP
-        'AutoAttack'
-    """
-    try:
-        return importlib.import_module(AUTOATTACK_PACKAGE)
-    except ImportError:
-        raise MissingDependencyError(
-            f"the autoattack shift needs the AutoAttack reference implementation (Croce & Hein, ICML 2020), "
-            f"package {AUTOATTACK_PACKAGE!r}, which is not installed: {AUTOATTACK_INSTALL}"
-        ) from None
-
-
-class AutoAttack(Attack):
-    """AutoAttack (Croce & Hein, ICML 2020): an ensemble of parameter-free attacks, as a shift.
-
-    Runs the authors' implementation (fra31/auto-attack, as packaged on PyPI under the name
-    ``pyautoattack``; ``pip install 'robustscope[autoattack]'``; imported only when the attack runs). The
-    ``standard`` version runs APGD-CE, APGD-T (targeted DLR loss, 9 target classes), FAB-T and
-    Square (5,000 queries), each only on the points the previous ones did not break, and returns
-    the first adversarial example found (the clean image where none is). ``plus`` adds restarts
-    and the untargeted APGD-DLR and FAB. A custom ``attacks`` list runs a subset with the standard
-    version's settings, e.g. ``("apgd-ce", "apgd-t")``, the usual cheaper variant. Target classes
-    are capped at ``num_classes - 1`` for models with fewer than 10 classes.
-
-    Determinism: with ``per_sample=True`` (default) each image is attacked on its own with a seed
-    from ``sample_seed(sample_id, "autoattack", norm, eps, seed)``, so the result depends only on
-    (image, label, sample id, parameters, seed), never on the batch, at the cost of batch-1
-    forward passes. ``per_sample=False`` attacks whole batches with one seed: faster on a GPU, but
-    the random starts then depend on which images share a batch. The library seeds torch's global
-    generator; that state is restored afterwards.
-
-    Args:
-        norm: ``"linf"`` or ``"l2"``.
-        eps: budget in [0,1] pixel units.
-        version: ``"standard"`` or ``"plus"`` (ignored when ``attacks`` is given).
-        attacks: a subset of :data:`AUTOATTACK_ATTACKS` to run, in order (``version`` becomes ``custom``).
-        per_sample: attack image by image (batch-independent) or batch by batch.
-
-    Shapes: ``images [B,C,H,W]`` in [0,1] (C = 3 or 1), ``labels [B]`` → ``[B,C,H,W]``.
-
-    Example:
-        >>> from torch import nn
-        >>> _ = torch.manual_seed(0)
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4)).eval()
-        >>> x, y = torch.rand(2, 3, 8, 8), torch.tensor([0, 1])
-        >>> attack = AutoAttack("linf", eps=4 / 255, attacks=("apgd-ce",))
-        >>> attack.spec()
-        'autoattack:attacks=apgd-ce,eps=4/255,norm=linf,per_sample=True,version=custom'
-        >>> adv = attack(x, ["a", "b"], seed=0, model=net, labels=y)  # doctest: +SKIP
-        >>> bool((adv - x).abs().max() <= 4 / 255 + 1e-6)  # doctest: +SKIP
-        True
-    """
-
-    name = "autoattack"
-    version = "1"
-
-    def __init__(
-        self,
-        norm: str = "linf",
-        eps: float = 8 / 255,
-        version: str = "standard",
-        attacks: Sequence[str] | None = None,
-        per_sample: bool = True,
-    ):
-        if norm not in NORMS:
-            raise ShiftSpecError(f"norm must be linf or l2, got {norm!r}")
-        if not eps >= 0:
-            raise ShiftSpecError(f"eps must be >= 0, got {_show(eps)}")
-        if attacks is not None:
-            attacks = tuple(attacks)
-            unknown = [a for a in attacks if a not in AUTOATTACK_ATTACKS]
-            if unknown or not attacks or len(set(attacks)) != len(attacks):
-                raise ShiftSpecError(f"attacks must be distinct names from {AUTOATTACK_ATTACKS}, got {attacks}")
-            version = "custom"
-        elif version not in AUTOATTACK_VERSIONS:
-            raise ShiftSpecError(
-                f"version must be one of {AUTOATTACK_VERSIONS} (or pass attacks=...), got {version!r}"
-            )
-        self.norm = norm
-        self.eps = float(eps)
-        self.aa_version = version
-        self.attacks = attacks
-        self.per_sample = bool(per_sample)
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "norm": self.norm,
-            "eps": _show(self.eps),
-            "version": self.aa_version,
-            **({"attacks": "+".join(self.attacks)} if self.attacks else {}),
-            "per_sample": self.per_sample,
-        }
-
-    def key(self) -> dict[str, Any]:
-        # Another release of the reference implementation may find other adversarial examples.
-        from importlib.metadata import version
-
-        load_autoattack()  # fail at planning time, before any forward pass, when it is missing
-        return {**super().key(), "library": f"{AUTOATTACK_PACKAGE} {version(AUTOATTACK_PACKAGE)}"}
-
-    @classmethod
-    def from_spec(cls, argument: str) -> AutoAttack:
-        """``linf:eps=4/255`` (also ``version=plus``, ``attacks=apgd-ce+apgd-t``, ``per_sample=false``)."""
-        known = {"norm", "eps", "version", "attacks", "per_sample"}
-        args, flags = _parse_known("autoattack", argument, known, positional=("norm",), flags=("per_sample",))
-        version = args.get("version", "standard").lower()
-        attacks = tuple(a for a in args["attacks"].split("+") if a) if "attacks" in args else None
-        try:
-            return cls(
-                norm=args.get("norm", "linf").lower(),
-                eps=_number("autoattack", argument, "eps", args.get("eps", "8/255")),
-                version="standard" if version == "custom" and attacks else version,
-                attacks=attacks,
-                per_sample=flags["per_sample"],
-            )
-        except ShiftSpecError as err:
-            raise _named(err, "autoattack", argument) from None
-
-    def _reference(self, model: nn.Module, num_classes: int, seed: int, device: torch.device) -> Any:
-        """A configured ``pyautoattack.AutoAttack`` for ``model``."""
-        library = load_autoattack()
-        plus = self.aa_version == "plus"
-        runner = library.AutoAttack(
-            model,
-            norm={"linf": "Linf", "l2": "L2"}[self.norm],
-            eps=self.eps,
-            version="plus" if plus else "standard",
-            seed=seed,
-            device=device,
-        )
-        if self.attacks is not None:  # a subset, with the standard version's settings
-            runner.attacks_to_run = list(self.attacks)
-        targets = max(1, min(9, num_classes - 1))
-        runner.apgd_targeted.n_target_classes = min(runner.apgd_targeted.n_target_classes, targets)
-        runner.fab.n_target_classes = min(runner.fab.n_target_classes, targets)
-        return runner
-
-    def perturb(
-        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sample_ids: Sequence[str], seed: int
-    ) -> torch.Tensor:
-        if self.eps == 0:
-            return images.clone()
-        with torch.no_grad():
-            num_classes = int(model(images[:1]).shape[1])
-        needs_dlr = {"apgd-dlr", "apgd-t"} & set(self.attacks or AUTOATTACK_ATTACKS)
-        if needs_dlr and num_classes < 4:
-            raise ValueError(
-                f"AutoAttack's DLR-loss attacks ({', '.join(sorted(needs_dlr))}) need at least 4 classes, the model "
-                f"has {num_classes}: pass attacks=apgd-ce+fab+square (or a subset)"
-            )
-        if self.per_sample:
-            chunks = [
-                (slice(i, i + 1), sample_seed(str(sid), "autoattack", self.norm, self.eps, seed) % 2**31)
-                for i, sid in enumerate(sample_ids)
-            ]
-        else:
-            chunks = [(slice(0, len(images)), sample_seed("batch", "autoattack", self.norm, self.eps, seed) % 2**31)]
-        devices = [images.device] if images.device.type == "cuda" else []
-        out = []
-        quiet = logging.getLogger("auto-attack")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)  # its per-run checks warn on toy models; the report says what ran
-        try:
-            for index, chunk_seed in chunks:
-                with torch.random.fork_rng(devices=devices):  # it seeds torch's global generator
-                    runner = self._reference(model, num_classes, chunk_seed, images.device)
-                    adv, _ = runner.run_standard_evaluation(images[index], labels[index], batch_size=len(images))
-                out.append(adv.to(images.dtype))
-        finally:
-            quiet.setLevel(level)
-        return torch.cat(out).clamp(0.0, 1.0)
-
-
 def fgsm_shift(argument: str = "") -> FGSM:
-    """Shift factory for ``fgsm:eps=1/255``.
+    """FGSM from the part of a spec after ``fgsm:`` (kept for older callers; :func:`load_shift` reads whole specs).
 
     Example:
         >>> fgsm_shift("eps=1/255").eps == 1 / 255
         True
     """
-    return FGSM.from_spec(argument)
+    return FGSM.from_spec(f"fgsm:{argument}")
 
 
 def pgd_shift(argument: str = "") -> PGD:
-    """Shift factory for ``pgd:linf:eps=1/255:steps=20:alpha=2/255`` (also ``pgd:l2:eps=0.5``).
+    """PGD from the part of a spec after ``pgd:`` (kept for older callers; :func:`load_shift` reads whole specs).
 
     Example:
         >>> pgd_shift("linf:eps=1/255:steps=20:alpha=2/255").spec()
-        'pgd:alpha=2/255,eps=1/255,norm=linf,random_start=True,steps=20'
+        'pgd:linf:eps=1/255:steps=20:alpha=2/255'
     """
-    return PGD.from_spec(argument)
+    return PGD.from_spec(f"pgd:{argument}")
 
 
-def autoattack_shift(argument: str = "") -> AutoAttack:
-    """Shift factory for ``autoattack:linf:eps=4/255`` (also ``autoattack:l2:eps=0.5``, ``...:attacks=apgd-ce+apgd-t``).
-
-    Example:
-        >>> autoattack_shift("linf:eps=4/255").spec()
-        'autoattack:eps=4/255,norm=linf,per_sample=True,version=standard'
-    """
-    return AutoAttack.from_spec(argument)
+# AutoAttack lives in robustscope.shifts.autoattack; its names stay importable from here.
+_AUTOATTACK_NAMES = (
+    "AUTOATTACK_ATTACKS", "AUTOATTACK_INSTALL", "AUTOATTACK_PACKAGE", "AUTOATTACK_VERSIONS", "AutoAttack",
+    "autoattack_shift", "load_autoattack",
+)
 
 
-__all__ = [
-    "AUTOATTACK_ATTACKS",
-    "FGSM",
-    "NORMS",
-    "PGD",
-    "Attack",
-    "AutoAttack",
-    "MissingDependencyError",
-    "autoattack_shift",
-    "fgsm_shift",
-    "input_gradient",
-    "load_autoattack",
-    "pgd_shift",
-]
+def __getattr__(name: str) -> Any:
+    if name in _AUTOATTACK_NAMES:
+        from robustscope.shifts import autoattack
+
+        return getattr(autoattack, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# The AutoAttack names (_AUTOATTACK_NAMES) are importable from here too, without importing them eagerly.
+__all__ = ["EPS", "FGSM", "NORM", "NORMS", "PGD", "Attack", "MissingDependencyError", "fgsm_shift", "input_gradient",
+           "pgd_shift"]

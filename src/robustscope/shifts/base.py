@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import torch
 
-from robustscope.errors import RobustscopeError
+from robustscope.errors import RobustscopeError, ShiftSpecError
+from robustscope.shifts.spec import Param, ParsedSpec, bind_spec, parse_spec, write_spec
 
 if TYPE_CHECKING:
-    from robustscope.data.base import Dataset
+    import pandas as pd
+
     from robustscope.models.preprocessing import Preprocessing
 
 
@@ -41,6 +44,25 @@ def to_channels(rgb: torch.Tensor, channels: int) -> torch.Tensor:
     return (rgb * weights).sum(1, keepdim=True)
 
 
+_S = TypeVar("_S", bound="Shift")
+
+
+class ShiftDataset(Protocol):
+    """What a dataset-bound shift may read of the dataset it runs on (a :class:`robustscope.data.Dataset` is one).
+
+    Declared here, not imported from ``robustscope.data``: shifts sit on a floor below the datasets.
+    """
+
+    name: str
+    root: Path
+    manifest: pd.DataFrame
+    metadata: dict[str, Any]
+
+    def file_digests(self, paths: Sequence[str]) -> list[str]:
+        """Content digests of files under :attr:`root` (cached by the workspace's stat index)."""
+        ...
+
+
 class UnboundShiftError(RobustscopeError, RuntimeError):
     """A shift that reads per-sample data from its dataset (``needs_dataset``) was applied before :meth:`Shift.bind`."""
 
@@ -51,6 +73,11 @@ class Shift(ABC):
     Subclasses set :attr:`name` and :attr:`version` (bump it whenever outputs change, so stored
     predictions made with the old code are not reused) and implement :meth:`apply`. The result
     must depend only on (image, sample id, parameters, seed), never on batch composition.
+
+    A registered shift declares its spec parameters once in :attr:`PARAMS` (see
+    :mod:`robustscope.shifts.spec`): :meth:`from_spec` reads ``NAME[:positional…][:key=value…]`` with them
+    and :meth:`spec` writes the canonical spec back, so ``load_shift(s.spec()).key() == s.key()``.
+    :meth:`params` is what identifies the output (the cache key) and what result rows carry.
 
     Example:
         >>> import torch
@@ -66,6 +93,10 @@ class Shift(ABC):
         0.5
         >>> Darken(0.5).spec()
         'darken:factor=0.5'
+        >>> class Darker(Darken):  # declared parameters: a spec reads and writes them
+        ...     name, PARAMS = "darker", (Param("factor", "number", positional=True, default=0.5, range=(0, 1)),)
+        >>> Darker.from_spec("darker:0.25").factor, Darker(0.25).spec()
+        (0.25, 'darker:0.25')
     """
 
     name: ClassVar[str]
@@ -76,8 +107,12 @@ class Shift(ABC):
     #: Shifts that read per-sample data from the dataset (object masks, …) set this and implement
     #: :meth:`bind` and :meth:`is_bound`; the Runner binds them to the dataset it runs on.
     needs_dataset: ClassVar[bool] = False
+    #: The parameters a spec gives, in order (positional first): read by :meth:`from_spec`, written by :meth:`spec`.
+    PARAMS: ClassVar[tuple[Param, ...]] = ()
+    #: A valid spec, shown in the message of a spec that misses a parameter.
+    EXAMPLE: ClassVar[str] = ""
 
-    def bind(self, dataset: Dataset, preprocessing: Preprocessing) -> Shift:
+    def bind(self, dataset: ShiftDataset, preprocessing: Preprocessing) -> Shift:
         """A copy of this shift bound to ``dataset``, whose images reach it through ``preprocessing``.
 
         Shifts without ``needs_dataset`` return themselves. The bound copy has the same
@@ -91,8 +126,17 @@ class Shift(ABC):
         return not self.needs_dataset
 
     def params(self) -> dict[str, Any]:
-        """The parameters that determine the output (part of the cache key)."""
+        """The parameters that determine the output, JSON-able: part of the cache key (:meth:`key`), and what
+        result rows carry (as JSON) so that no one parses spec strings."""
         return {}
+
+    def spec_values(self) -> dict[str, Any]:
+        """The current value of each declared parameter (:attr:`PARAMS`), by parameter name, as a spec gives it.
+
+        Read from the attribute named like the constructor's keyword; a shift whose attributes differ
+        (a derived default, a value only some settings use) overrides this.
+        """
+        return {p.name: getattr(self, p.keyword) for p in self.PARAMS}
 
     @abstractmethod
     def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
@@ -125,11 +169,32 @@ class Shift(ABC):
         return out.clamp_(0.0, 1.0)
 
     def spec(self) -> str:
-        """A readable name with parameters, used as the shift's label in results."""
-        params = self.params()
-        if not params:
-            return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+        """The canonical spec (``corruption:fog:3``): :func:`load_shift` reads it back to the same :meth:`key`.
+
+        It labels the shift in result rows and progress bars. A shift without declared :attr:`PARAMS`
+        writes its :meth:`params` as ``key=value`` parts.
+        """
+        if self.PARAMS:
+            return write_spec(self.name, self.PARAMS, self.spec_values())
+        return ":".join([self.name, *(f"{k}={v}" for k, v in sorted(self.params().items()))])
+
+    @classmethod
+    def from_spec(cls: type[_S], spec: str | ParsedSpec) -> _S:
+        """The shift a spec describes (``NAME[:positional…][:key=value…]``, ``NAME`` being :attr:`name`).
+
+        Every value is read and checked against :attr:`PARAMS` before the constructor runs; a
+        :class:`~robustscope.errors.ShiftSpecError` the constructor raises gets the spec in front.
+        """
+        parsed = spec if isinstance(spec, ParsedSpec) else parse_spec(spec)
+        if parsed.name != cls.name:
+            raise ShiftSpecError(f"{parsed.text}: not a {cls.name} spec (it names {parsed.name!r})")
+        kwargs = bind_spec(parsed, cls.PARAMS, example=cls.EXAMPLE)
+        try:
+            return cls(**kwargs)
+        except ShiftSpecError as err:
+            message = str(err)
+            prefix = f"{parsed.text}: "
+            raise ShiftSpecError(message if message.startswith(prefix) else prefix + message) from None
 
     def key(self) -> dict[str, Any]:
         """Everything that identifies the shift's output: name, version, parameters."""
@@ -147,6 +212,7 @@ class Identity(Shift):
     """
 
     name = "none"
+    EXAMPLE = "none"
 
     def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
         return images

@@ -24,45 +24,37 @@ Every role of the axis is one of:
   as its labels (one prompt each, ``"{}"``), which needs its pretrained weights or checkpoint.
 
 A role the model's labels do not fit (an ImageNet model on PUG:Animals, a classifier on SPAR) gets no rows
-and a warning. Params (all optional): ``factors`` (columns to slice; default the dataset's PUG factor
-columns), ``default_value`` (``Default``), ``n_bins`` (6), ``max_values`` (64: a text factor with more
-values is not sliced), ``min_count`` (1), ``held_out``, ``retrieval_k`` (``[1, 5]``), ``spar_slices``
-(``[world_name]``).
+and a warning. Params: :class:`Params`.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from robustscope.data.base import Dataset
 from robustscope.data.benchmarks.pug import PAPER, is_retrieval, pug_factors, spar_columns
 from robustscope.data.splits import held_out_mask
 from robustscope.errors import LabelSpaceError, SpecError
 from robustscope.metrics.geography import disparity, disparity_ci, max_min_disparity
 from robustscope.metrics.pug import factor_value_accuracy, hard_negative_correct, retrieval_correct, sweep_mask
 from robustscope.metrics.slicing import MAX_EXACT_NUMERIC_VALUES, bin_numeric
-from robustscope.models.base import Model
-from robustscope.shifts.registry import load_shift
-from robustscope.suites.axes import AxisContext
-from robustscope.suites.spec import AxisSpec
+from robustscope.suites.axis import Axis, Headline
 
-__all__ = ["FACTOR_GAP_SLICE", "HEADLINES", "caption_model", "factor_curve_values", "pug_axis"]
+if TYPE_CHECKING:
+    from robustscope.data.base import Dataset
+    from robustscope.engine.evaluation import Evaluation
+    from robustscope.models.base import Model
+    from robustscope.suites.spec import AxisSpec
 
-#: This axis's headline numbers in the suite's main table: (axis, metric, shift kind, column label).
-HEADLINES: tuple[tuple[str, str, str, str], ...] = (
-    ("pug", "top1", "none", "PUG top-1"),
-    ("pug", "held_out_gap", "none", "PUG held-out gap"),
-    ("pug", "retrieval_top1", "none", "SPAR retrieval top-1"),
-    ("pug", "hard_negative_acc", "none", "SPAR hard-negative acc"),
-)
+__all__ = ["AXIS", "FACTOR_GAP_SLICE", "Params", "caption_model", "factor_curve_values", "pug_axis"]
+
 #: ``slice_factor`` of the per-factor ``factor_gap`` rows (``slice_value``: the factor).
 FACTOR_GAP_SLICE = "pug_factor"
-_PARAMS = {"factors", "default_value", "n_bins", "max_values", "min_count", "held_out", "retrieval_k", "spar_slices"}
 _DEFINITIONS = {
     "top1": "top-1 accuracy (through the dataset's label sets where it has them)",
     "factor_top1": "top-1 accuracy on the images with this factor value, within the factor's sweep",
@@ -75,24 +67,37 @@ _DEFINITIONS = {
 }
 
 
-def _params(spec: AxisSpec) -> dict[str, Any]:
-    unknown = sorted(set(spec.params) - _PARAMS)
-    if unknown:
-        raise SpecError(f"pug axis: unknown param(s) {unknown} ({', '.join(sorted(_PARAMS))})")
-    p = spec.params
-    held = p.get("held_out") or {}
-    if not isinstance(held, Mapping):
-        raise SpecError("pug axis: held_out must map a factor to its held-out values (or {range: [low, high]})")
-    return {
-        "factors": list(p["factors"]) if p.get("factors") else None,
-        "default_value": str(p.get("default_value", "Default")),
-        "n_bins": int(p.get("n_bins", 6)),
-        "max_values": int(p.get("max_values", 64)),
-        "min_count": int(p.get("min_count", 1)),
-        "held_out": dict(held),
-        "retrieval_k": [int(k) for k in p.get("retrieval_k", [1, 5])],
-        "spar_slices": list(p.get("spar_slices", ["world_name"])),
-    }
+@dataclass(frozen=True)
+class Params:
+    """Params of the ``pug`` axis.
+
+    Attributes:
+        factors: factor columns to slice (default: the dataset's PUG factor columns).
+        default_value: the value of a factor held at its default in another factor's sweep.
+        n_bins: equal-width bins of a continuous factor.
+        max_values: a text factor with more values is not sliced.
+        min_count: values with fewer images are left out of a factor's gap.
+        held_out: factor → its held-out values (or ``{range: [low, high]}``) of a model trained on the others.
+        retrieval_k: the k of SPAR's ``retrieval_topK`` rows.
+        spar_slices: factor columns SPAR's rows are sliced by.
+
+    Example:
+        >>> Params(held_out={"character_scale": {"range": [0.8, 1.2]}}).retrieval_k
+        (1, 5)
+    """
+
+    factors: tuple[str, ...] | None = None
+    default_value: str = "Default"
+    n_bins: int = 6
+    max_values: int = 64
+    min_count: int = 1
+    held_out: Mapping[str, Any] = field(default_factory=dict)
+    retrieval_k: tuple[int, ...] = (1, 5)
+    spar_slices: tuple[str, ...] = ("world_name",)
+
+    def __post_init__(self) -> None:
+        if self.n_bins < 1 or any(k < 1 for k in self.retrieval_k):
+            raise SpecError("n_bins and retrieval_k must be at least 1")
 
 
 def factor_curve_values(column: pd.Series, n_bins: int = 6) -> pd.Series:
@@ -119,12 +124,12 @@ def factor_curve_values(column: pd.Series, n_bins: int = 6) -> pd.Series:
     return column.astype(str)
 
 
-def _chosen_factors(dataset: Dataset, factors: pd.DataFrame, params: dict[str, Any]) -> list[str]:
-    if params["factors"] is not None:
-        missing = [f for f in params["factors"] if f not in factors.columns]
+def _chosen_factors(dataset: Dataset, factors: pd.DataFrame, params: Params) -> list[str]:
+    if params.factors:  # an empty list, as no list, slices the dataset's own factors
+        missing = [f for f in params.factors if f not in factors.columns]
         if missing:
             warnings.warn(f"pug: dataset {dataset.name!r} has no factor column(s) {missing}", stacklevel=3)
-        return [f for f in params["factors"] if f in factors.columns]
+        return [f for f in params.factors if f in factors.columns]
     chosen = []
     for name in pug_factors(dataset):
         if name not in factors.columns:
@@ -133,7 +138,7 @@ def _chosen_factors(dataset: Dataset, factors: pd.DataFrame, params: dict[str, A
         distinct = column.nunique()
         numeric = pd.to_numeric(column, errors="coerce").notna().all()
         # A text column with one value per image (the synthetic world's scene_light) is an id, not a factor.
-        if distinct >= 2 and (numeric or (distinct <= params["max_values"] and distinct < len(column))):
+        if distinct >= 2 and (numeric or (distinct <= params.max_values and distinct < len(column))):
             chosen.append(name)
     return chosen
 
@@ -150,21 +155,23 @@ def _protocol(dataset: Dataset, role: str, name: str, **extra: Any) -> dict[str,
 
 
 def _classification_rows(
-    ctx: AxisContext, role: str, dataset: Dataset, spec: AxisSpec, shift: str, params: dict[str, Any]
+    ev: Evaluation, role: str, dataset: Dataset, shift: str, params: Params
 ) -> pd.DataFrame | None:
+    from robustscope.shifts.registry import load_shift
+
     try:
-        predictions, key = ctx.predict(dataset, shift)
+        predictions, key = ev.predict(dataset, shift)
     except LabelSpaceError as err:
         warnings.warn(f"pug: skipping {role} ({dataset.name!r}): {err}", stacklevel=3)
         return None
     correct = (predictions.logits.argmax(axis=1) == predictions.labels).astype(float)
     factors = predictions.factors.astype(str)
     records = [
-        ctx.custom_row(
-            "top1", correct.mean(), correct.size, _protocol(dataset, role, "top1"), ctx.bootstrap(np.mean, correct)
+        ev.custom_row(
+            "top1", correct.mean(), correct.size, _protocol(dataset, role, "top1"), ev.bootstrap(np.mean, correct)
         )
     ]
-    default = params["default_value"]
+    default = params.default_value
     chosen = _chosen_factors(dataset, factors, params)
     # Every factor of the design restricts a sweep, sliced or not: an unsliced factor still varies.
     design = list(dict.fromkeys([*chosen, *(f for f in pug_factors(dataset) if f in factors.columns)]))
@@ -177,26 +184,26 @@ def _classification_rows(
             keep, rows_kind = np.ones(len(factors), dtype=bool), "all images"
         elif keep.all():
             rows_kind = "all images"
-        values = factor_curve_values(factors.loc[keep, factor], params["n_bins"])
-        table = factor_value_accuracy(correct[keep], values.tolist(), ctx.n_resamples, ctx.seed)
+        values = factor_curve_values(factors.loc[keep, factor], params.n_bins)
+        table = factor_value_accuracy(correct[keep], values.tolist(), ev.n_resamples, ev.seed)
         protocol = _protocol(dataset, role, "top1", factor=factor, rows=rows_kind,
                              definition=_DEFINITIONS["factor_top1"])  # fmt: skip
         for row in table.itertuples(index=False):
             records.append(
-                ctx.custom_row("top1", row.accuracy, row.n, protocol, (row.ci_low, row.ci_high), factor, row.value)
+                ev.custom_row("top1", row.accuracy, row.n, protocol, (row.ci_low, row.ci_high), factor, row.value)
             )
-        counted = table[table["n"] >= params["min_count"]]
+        counted = table[table["n"] >= params.min_count]
         if len(counted) >= 2:
             in_curve = values.isin(counted["value"]).to_numpy()
             groups, kept = values.to_numpy()[in_curve], correct[keep][in_curve]
             by_value = dict(zip(counted["value"], counted["accuracy"], strict=True))
-            ci = disparity_ci(kept, list(groups), max_min_disparity, ctx.n_resamples, ctx.seed)
+            ci = disparity_ci(kept, list(groups), max_min_disparity, ev.n_resamples, ev.seed)
             gap_protocol = _protocol(dataset, role, "factor_gap", factor=factor, rows=rows_kind,
-                                     min_count=params["min_count"],
+                                     min_count=params.min_count,
                                      ci_resampling="images resampled within each value (stratified)")  # fmt: skip
             gap, n = max_min_disparity(by_value), int(kept.size)
-            records.append(ctx.custom_row("factor_gap", gap, n, gap_protocol, ci, FACTOR_GAP_SLICE, factor))
-    for factor, values in params["held_out"].items():
+            records.append(ev.custom_row("factor_gap", gap, n, gap_protocol, ci, FACTOR_GAP_SLICE, factor))
+    for factor, values in params.held_out.items():
         if factor not in factors.columns:
             warnings.warn(f"pug: dataset {dataset.name!r} has no factor {factor!r} to hold out", stacklevel=3)
             continue
@@ -212,18 +219,18 @@ def _classification_rows(
         base = {"factor": factor, "held_out": values, "ci_resampling": "seen and held-out images resampled separately"}
         seen, held = correct[~mask], correct[mask]
         records += [
-            ctx.custom_row(f"top1_seen[{factor}]", seen.mean(), seen.size,
-                           _protocol(dataset, role, "top1_seen", **base), ctx.bootstrap(np.mean, seen)),
-            ctx.custom_row(f"top1_held_out[{factor}]", held.mean(), held.size,
-                           _protocol(dataset, role, "top1_held_out", **base), ctx.bootstrap(np.mean, held)),
-            ctx.custom_row(
+            ev.custom_row(f"top1_seen[{factor}]", seen.mean(), seen.size,
+                           _protocol(dataset, role, "top1_seen", **base), ev.bootstrap(np.mean, seen)),
+            ev.custom_row(f"top1_held_out[{factor}]", held.mean(), held.size,
+                           _protocol(dataset, role, "top1_held_out", **base), ev.bootstrap(np.mean, held)),
+            ev.custom_row(
                 f"held_out_gap[{factor}]", float(seen.mean() - held.mean()), correct.size,
                 _protocol(dataset, role, "held_out_gap", **base),
                 disparity_ci(correct, list(groups), lambda a: disparity(a, "seen", "held_out"),
-                             ctx.n_resamples, ctx.seed),
+                             ev.n_resamples, ev.seed),
             ),
         ]  # fmt: skip
-    return ctx.rows(pd.DataFrame(records), spec.axis, dataset, load_shift(shift).spec(), key)
+    return ev.rows(pd.DataFrame(records), dataset, load_shift(shift).spec(), key)
 
 
 # -- PUG:SPAR ---------------------------------------------------------------------------------------------
@@ -237,7 +244,7 @@ def caption_model(model: Model, captions: Sequence[str]) -> Model:
 
     Example:
         >>> import torch
-        >>> from robustscope.models import Preprocessing
+        >>> from robustscope.models import Model, Preprocessing
         >>> m = Model.from_module(torch.nn.Identity(), preprocessing=Preprocessing(8, 1.0),
         ...                       labels=["a photo of a cat", "a photo of a dog"])
         >>> caption_model(m, ["a photo of a dog"]) is m
@@ -266,25 +273,20 @@ def caption_model(model: Model, captions: Sequence[str]) -> Model:
 
 
 def _spar_rows(
-    ctx: AxisContext,
+    ev: Evaluation,
     role: str,
     dataset: Dataset,
-    spec: AxisSpec,
     shift: str,
-    params: dict[str, Any],
-    heads: dict[tuple[str, ...], AxisContext],
+    params: Params,
+    heads: dict[tuple[str, ...], Evaluation],
 ) -> pd.DataFrame | None:
+    from robustscope.shifts.registry import load_shift
+
     captions = tuple(dataset.classes)
     try:
         if captions not in heads:
-            head = caption_model(ctx.model, captions)
-            heads[captions] = (
-                ctx
-                if head is ctx.model
-                else AxisContext(
-                    head, ctx.runner, suite=ctx.suite, seed=ctx.seed, n_resamples=ctx.n_resamples, versions=ctx.versions
-                )
-            )
+            head = caption_model(ev.model, captions)
+            heads[captions] = ev if head is ev.model else ev.with_model(head)
         sub = heads[captions]
         predictions, key = sub.predict(dataset, shift)
     except LabelSpaceError as err:
@@ -297,10 +299,10 @@ def _spar_rows(
     order = np.array([position[str(s)] for s in predictions.sample_ids], dtype=np.int64)
     targets, negatives = targets_all[order], negatives_all[order]
     factors = predictions.factors.astype(str)
-    slices = [s for s in params["spar_slices"] if s in factors.columns]
+    slices = [s for s in params.spar_slices if s in factors.columns]
     task = str(dataset.metadata.get("task", ""))
     measures: list[tuple[str, np.ndarray, dict[str, Any]]] = []
-    for k in params["retrieval_k"]:
+    for k in params.retrieval_k:
         if k == 1 or k < len(captions):
             extra = {"k": k, "task": task, "n_captions": len(captions), "definition": _DEFINITIONS["retrieval"]}
             measures.append((f"retrieval_top{k}", retrieval_correct(scores, targets, k).astype(float), extra))
@@ -312,17 +314,17 @@ def _spar_rows(
     for metric, values, extra in measures:
         rows = has_negative if metric == "hard_negative_acc" else np.ones(len(targets), dtype=bool)
         protocol = _protocol(dataset, role, metric, **extra)
-        records.append(ctx.custom_row(metric, values.mean(), values.size, protocol, ctx.bootstrap(np.mean, values)))
+        records.append(ev.custom_row(metric, values.mean(), values.size, protocol, ev.bootstrap(np.mean, values)))
         for column in slices:
-            table = factor_value_accuracy(values, factors.loc[rows, column].tolist(), ctx.n_resamples, ctx.seed)
+            table = factor_value_accuracy(values, factors.loc[rows, column].tolist(), ev.n_resamples, ev.seed)
             for row in table.itertuples(index=False):
                 records.append(
-                    ctx.custom_row(metric, row.accuracy, row.n, protocol, (row.ci_low, row.ci_high), column, row.value)
+                    ev.custom_row(metric, row.accuracy, row.n, protocol, (row.ci_low, row.ci_high), column, row.value)
                 )
-    return ctx.rows(pd.DataFrame(records), spec.axis, dataset, load_shift(shift).spec(), key)
+    return ev.rows(pd.DataFrame(records), dataset, load_shift(shift).spec(), key)
 
 
-def pug_axis(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpec) -> list[pd.DataFrame]:
+def pug_axis(ev: Evaluation, datasets: dict[str, Dataset], spec: AxisSpec, params: Params) -> list[pd.DataFrame]:
     """Accuracy per PUG factor value, factor and held-out gaps, and SPAR retrieval (Bordes et al., NeurIPS 2023).
 
     See the module docstring for the roles, rows and params. CIs: percentile bootstrap over images (per
@@ -331,15 +333,31 @@ def pug_axis(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpec) -> 
     Example:
         >>> # run_suite(model, "pug", data_root="~/data")  → rows of axis "pug"
     """
-    params = _params(spec)
-    heads: dict[tuple[str, ...], AxisContext] = {}
+    heads: dict[tuple[str, ...], Evaluation] = {}
     out = []
     for role, dataset in datasets.items():
         for shift in spec.shifts:
             if is_retrieval(dataset):
-                rows = _spar_rows(ctx, role, dataset, spec, shift, params, heads)
+                rows = _spar_rows(ev, role, dataset, shift, params, heads)
             else:
-                rows = _classification_rows(ctx, role, dataset, spec, shift, params)
+                rows = _classification_rows(ev, role, dataset, shift, params)
             if rows is not None and len(rows):
                 out.append(rows)
     return out
+
+
+AXIS = Axis(
+    name="pug",
+    title="PUG factors",
+    summary="accuracy per controlled factor value on PUG datasets (Bordes et al., NeurIPS 2023)",
+    paper=PAPER,
+    params=Params,
+    run=pug_axis,
+    headlines=(
+        Headline("top1", "none", "PUG top-1"),
+        Headline("held_out_gap", "none", "PUG held-out gap"),
+        Headline("retrieval_top1", "none", "SPAR retrieval top-1"),
+        Headline("hard_negative_acc", "none", "SPAR hard-negative acc"),
+    ),
+    doc="docs/axes/pug.md",
+)

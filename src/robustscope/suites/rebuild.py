@@ -25,14 +25,13 @@ import pandas as pd
 
 from robustscope.config import Workspace, workspace
 from robustscope.engine.database_health import set_aside
+from robustscope.engine.evaluation import metric_table
 from robustscope.engine.label_space import to_dataset_space
 from robustscope.engine.prediction_store import PredictionStore
 from robustscope.engine.predictions import Predictions
 from robustscope.engine.recipes import replaying
-from robustscope.engine.result_store import ResultStore
+from robustscope.engine.result_store import ResultStore, package_versions
 from robustscope.errors import RobustscopeError, StoreVersionError
-from robustscope.metrics.registry import compute_metrics
-from robustscope.metrics.slicing import slicing_frame
 from robustscope.suites.spec import AxisSpec, SuiteSpec
 
 
@@ -110,8 +109,6 @@ def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.
         >>> evaluation_rows(recipe, store)[["shift", "metric", "value", "n"]].values.tolist()
         [['none', 'top1', 0.5, 2]]
     """
-    from robustscope.api import package_versions
-
     # The values are recomputed by this robustscope: its versions and the time now go with them.
     constants = {**recipe["columns"], "versions": json.dumps(package_versions(), sort_keys=True)}
     tables = []
@@ -119,15 +116,9 @@ def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.
         stored = predictions.load(run["prediction_key"])
         if recipe.get("dataset_space"):
             stored = _in_dataset_space(stored, recipe["dataset_space"], str(constants.get("dataset", "")))
-        factors = slicing_frame(stored.factors, recipe["slice_by"])
-        rows = compute_metrics(
-            stored.logits,
-            stored.labels,
-            factors,
-            recipe["metrics"],
-            slice_by=list(factors.columns),
-            n_resamples=int(recipe["n_resamples"]),
-            seed=int(recipe["seed"]),
+        # The function evaluate() computed them with (Evaluation.metric_rows, binned): the same numbers.
+        rows = metric_table(
+            stored, recipe["metrics"], recipe["slice_by"], True, int(recipe["n_resamples"]), int(recipe["seed"])
         )
         for column, value in constants.items():
             rows[column] = value

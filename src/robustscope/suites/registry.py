@@ -1,68 +1,80 @@
-"""The robustness axes a suite can name, resolved lazily to the functions that compute their rows.
+"""The robustness axes a suite can name: one line per axis, resolved lazily to the axis's record.
 
-An axis function takes ``(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpec)`` and
-returns a list of result-row frames (see :mod:`robustscope.suites.axes`). Adding an axis is one
-``AXIS_FUNCTIONS.add`` line here and a module with the function; that module may define
-``HEADLINES`` (rows of ``(axis, metric, shift kind, column label)``) for the suite's main table.
+Each axis lives in one module of this package with one :class:`~robustscope.suites.axis.Axis` record named
+``AXIS`` (name, title, summary, paper, typed params, run function, headlines, doc page); the line below maps
+its name to ``"module:AXIS"``. Looking an axis up imports its module only then, so importing this registry
+(and loading a suite) imports no model code. The order of the lines is the order of the suite table's
+columns and of the report's sections (the seed benchmark's order, then the failure-analysis axes).
 
 Example:
-    >>> "shape_bias" in AXIS_FUNCTIONS, AXIS_FUNCTIONS.entry("ood").summary[:5]
+    >>> "shape_bias" in axis_names(), get_axis("ood").summary[:5]
     (True, 'AUROC')
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from robustscope.errors import RobustscopeError
 from robustscope.registry import Registry
+from robustscope.suites.axis import Axis
 
-AXIS_FUNCTIONS: Registry[Any] = Registry("axis")
-for _name, _target, _summary in (
-    (
-        "shape_bias",
-        "axes:shape_bias_axis",
-        "shape vs texture decisions on cue-conflict images (Geirhos et al., ICLR 2019)",
-    ),
-    (
-        "context_bias",
-        "axes:context_bias_axis",
-        "accuracy P_k with k uncommon context attributes and its relative drop (FOCUS, ICML 2022)",
-    ),
-    (
-        "background_bias",
-        "axes:background_bias_axis",
-        "accuracy per background variant and BG-gap (ImageNet-9, Xiao et al., ICLR 2021)",
-    ),
-    ("calibration", "axes:calibration_axis", "ECE, adaptive and class-wise ECE, NLL, Brier (Guo et al., ICML 2017)"),
-    ("ood", "axes:ood_axis", "AUROC, AUPR, FPR@95%TPR of MSP/max-logit/entropy/energy scores, ID positive"),
-    (
-        "corruptions",
-        "axes:corruptions_axis",
-        "accuracy per ImageNet-C corruption and severity, mean, mCE (Hendrycks & Dietterich, ICLR 2019)",
-    ),
-    (
-        "adversarial",
-        "axes:adversarial_axis",
-        "clean and robust accuracy under FGSM/PGD (Goodfellow et al. 2015; Madry et al. 2018)",
-    ),
-    ("imagenet_x", "factors:imagenet_x_axis",
-     "accuracy, error ratio and ECE per ImageNet-X factor of variation (Idrissi et al., ICLR 2023)"),
-    ("geography", "geography:geography_axis",
-     "accuracy per region, income and country, disparities (Dollar Street, GeoDE; Richards et al. 2023)"),
-    ("shortcuts", "shortcuts:shortcuts_axis",
-     "UrbanCars group accuracies and shortcut gaps, ImageNet-W gaps (Li et al., Whac-A-Mole, CVPR 2023)"),
-    ("pug", "pug:pug_axis", "accuracy per controlled factor value on PUG datasets (Bordes et al., NeurIPS 2023)"),
-):
-    AXIS_FUNCTIONS.add(_name, f"robustscope.suites.{_target}", summary=_summary)
+#: Axis name → its record (``"module:AXIS"``, imported when first looked up).
+AXIS_RECORDS: Registry[Axis[Any]] = Registry("axis")
+_ORDER: list[str] = []
 
 
-def axis_module(axis: str) -> Any:
-    """The module that defines an axis's function (it may also define ``HEADLINES`` for the suite table).
+def register_axis(name: str, target: str | Axis[Any]) -> None:
+    """Register the axis record ``target`` (``"package.module:AXIS"``, or the record itself) under ``name``.
 
     Example:
-        >>> axis_module("ood").__name__
-        'robustscope.suites.axes'
+        >>> register_axis("ood", "robustscope.suites.ood:AXIS")
+        Traceback (most recent call last):
+        ...
+        ValueError: axis 'ood' is already registered
     """
-    import importlib
+    AXIS_RECORDS.add(name, target)  # type: ignore[arg-type]  # a record is its own (already loaded) target
+    _ORDER.append(name)
 
-    return importlib.import_module(str(AXIS_FUNCTIONS.entry(axis).target).partition(":")[0])
+
+for _name in (
+    "shape_bias",
+    "context_bias",
+    "background_bias",
+    "calibration",
+    "ood",
+    "corruptions",
+    "adversarial",
+    "imagenet_x",
+    "geography",
+    "shortcuts",
+    "pug",
+):
+    register_axis(_name, f"robustscope.suites.{_name}:AXIS")
+
+
+def axis_names() -> list[str]:
+    """Every registered axis, in registration order (the suite table's column order).
+
+    Example:
+        >>> axis_names()[:3]
+        ['shape_bias', 'context_bias', 'background_bias']
+    """
+    return list(_ORDER)
+
+
+def get_axis(name: str) -> Axis[Any]:
+    """The record of axis ``name`` (importing its module); an unknown name raises with near misses.
+
+    Example:
+        >>> get_axis("adversarial").title
+        'Adversarial robustness'
+    """
+    entry = AXIS_RECORDS.entry(name)
+    record: object = entry.load()
+    if not isinstance(record, Axis) or record.name != name:
+        raise RobustscopeError(
+            f"axis {name!r} is registered as {entry.target!r}, which is not the Axis record of {name!r}; "
+            "point the registration at the module's AXIS"
+        )
+    return cast(Axis[Any], record)

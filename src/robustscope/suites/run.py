@@ -8,22 +8,23 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from robustscope.config import Workspace, workspace
-from robustscope.data.base import Dataset
-from robustscope.data.content_index import ContentIndex
 from robustscope.errors import MissingDataError
-from robustscope.models.base import Model
-from robustscope.suites.axes import AxisContext
-from robustscope.suites.registry import AXIS_FUNCTIONS
+from robustscope.suites.axis import Headline
+from robustscope.suites.registry import axis_names, get_axis
 from robustscope.suites.spec import AxisSpec, SuiteSpec, fill_placeholders, load_suite, placeholders
+
+if TYPE_CHECKING:
+    from robustscope.data.base import Dataset
+    from robustscope.models.base import Model
 
 
 @dataclass(frozen=True)
@@ -149,78 +150,68 @@ def run_suite(
         >>> result.summary().columns[:3].tolist()  # doctest: +SKIP
         ['model', 'shape bias', 'context P0']
     """
-    from robustscope.api import load_model, package_versions
-    from robustscope.engine import PredictionStore, ResultStore, Runner
+    from robustscope.engine.evaluation import Evaluation
     from robustscope.engine.options import check_device, check_run_options
+    from robustscope.models.base import Model
+    from robustscope.models.registry import load_model
 
     started = time.perf_counter()
     check_run_options(batch_size, n_resamples)  # before the model is loaded or a dataset read
     check_device(device)
     spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
+    chosen = list(spec.axes) if axes is None else [spec.axis(name) for name in axes]
+    # A suite built in code skipped the load-time check: every axis's params are typed before any work.
+    params = [axis.typed_params(f"suite {spec.name}.axes.{axis.axis}.params") for axis in chosen]
     ws = store if isinstance(store, Workspace) else workspace(store)
     model_spec = model if isinstance(model, str) else None  # what `robustscope results --rebuild` reloads
-    model = load_model(model)
+    model = model if isinstance(model, Model) else load_model(model)
     root = Path(data_root).expanduser() if data_root is not None else None
-    chosen = list(spec.axes) if axes is None else [spec.axis(name) for name in axes]
-    runner = Runner(
-        PredictionStore(ws.predictions),
+    evaluation = Evaluation.in_workspace(
+        model,
+        ws,
+        seed=seed,
+        n_resamples=n_resamples,
+        suite=spec.name,
         batch_size=batch_size,
         device=device,
         progress=progress,
         max_image_pixels=max_image_pixels,
-        content_index=ContentIndex(ws.content_index),
-    )
-    ctx = AxisContext(
-        model,
-        runner,
-        suite=spec.name,
-        seed=seed,
-        n_resamples=n_resamples,
-        versions=json.dumps(package_versions(), sort_keys=True),
     )
     skipped: list[Skipped] = []
     cache: dict[str, Dataset] = {}
     tables = []
-    for axis in chosen:
+    for axis, typed in zip(chosen, params, strict=True):
         datasets = _load_axis_datasets(axis, world, root, ws, progress, cache, skipped)
         if not datasets:
             continue
-        tables.extend(t for t in AXIS_FUNCTIONS.get(axis.axis)(ctx, datasets, axis) if len(t))
+        run = get_axis(axis.axis).run
+        tables.extend(t for t in run(evaluation.for_axis(axis.axis), datasets, axis, typed) if len(t))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(table):
         from robustscope.suites.rebuild import suite_recipe
 
         recipe = suite_recipe(model_spec, model.name, spec, chosen, world, root, seed, n_resamples)
-        ResultStore(ws.results_db).write(table, recipe=recipe)
+        evaluation.write(table, recipe)
     seconds = time.perf_counter() - started
-    return SuiteResult(spec, table, skipped, seconds, runner.shards_computed, runner.shards_reused)
+    return SuiteResult(spec, table, skipped, seconds, evaluation.shards_computed, evaluation.shards_reused)
 
 
-#: The headline number of each axis in the suite table: (axis, metric, shift, aggregate over datasets).
-HEADLINES: tuple[tuple[str, str, str, str], ...] = (
-    ("shape_bias", "shape_bias", "none", "shape bias"),
-    ("context_bias", "P0", "none", "context P0"),
-    ("context_bias", "P1", "none", "context P1"),
-    ("context_bias", "P2", "none", "context P2"),
-    ("background_bias", "bg_gap", "none", "BG-gap"),
-    ("calibration", "ece20", "none", "ECE (20 bins)"),
-    ("ood", "auroc_entropy", "none", "OOD AUROC (entropy)"),
-    ("corruptions", "mean_corruption_top1", "summary", "corruption top-1"),
-    ("adversarial", "top1", "none", "clean top-1"),
-    ("adversarial", "top1", "fgsm", "FGSM top-1"),
-    ("adversarial", "top1", "pgd", "PGD top-1"),
-)
+def headlines(axes: Sequence[str] | None = None) -> list[tuple[str, Headline]]:
+    """(axis, headline) of every registered axis (or of ``axes``), in the registry's order: the suite table's columns.
+
+    Example:
+        >>> [(axis, h.label) for axis, h in headlines(["adversarial", "shape_bias"])][:2]
+        [('shape_bias', 'shape bias'), ('adversarial', 'clean top-1')]
+    """
+    wanted = set(axis_names() if axes is None else axes)
+    return [(name, h) for name in axis_names() if name in wanted for h in get_axis(name).headlines]
 
 
-def _module_headlines(axes: set[str]) -> list[tuple[str, str, str, str]]:
-    """Headlines that axes outside :data:`HEADLINES` declare in their own modules."""
-    from robustscope.suites.registry import AXIS_FUNCTIONS, axis_module
-
-    built_in = {h[0] for h in HEADLINES}
-    extra: list[tuple[str, str, str, str]] = []
-    for axis in sorted(a for a in axes if a and a not in built_in and a in AXIS_FUNCTIONS):
-        extra.extend(getattr(axis_module(axis), "HEADLINES", ()))
-    return extra
+def __getattr__(name: str) -> Any:
+    # The report reads the headline columns as (axis, metric, shift, label) tuples until it reads the records.
+    if name == "HEADLINES":
+        return tuple((axis, h.metric, h.shift, h.label) for axis, h in headlines())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def suite_summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -242,15 +233,15 @@ def suite_summary(rows: pd.DataFrame) -> pd.DataFrame:
     base_metric = whole["metric"].str.replace(r"\[.*\]$", "", regex=True)
     shift_kind = whole["shift"].str.split(":").str[0]
     out: dict[str, dict[str, float]] = {}
-    for axis, metric, shift, label in [*HEADLINES, *_module_headlines(set(whole["axis"]))]:
-        chosen = whole[(whole["axis"] == axis) & (base_metric == metric) & (shift_kind == shift)]
+    for axis, headline in headlines([str(a) for a in set(whole["axis"])]):
+        chosen = whole[(whole["axis"] == axis) & (base_metric == headline.metric) & (shift_kind == headline.shift)]
         if chosen.empty:
             continue
-        if axis == "calibration":
+        if headline.datasets == "first":
             first = chosen["dataset"].iloc[0]
             chosen = chosen[chosen["dataset"] == first]
         for model, values in chosen.groupby("model", sort=False)["value"]:
-            out.setdefault(str(model), {})[label] = float(values.mean())
+            out.setdefault(str(model), {})[headline.label] = float(values.mean())
     frame = pd.DataFrame.from_dict(out, orient="index")
     frame.index.name = "model"
     return frame.reset_index()

@@ -28,12 +28,12 @@ and ``delta_p_carton`` (class ``carton_class``, default 478). CIs: paired bootst
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from robustscope.data.base import Dataset
 from robustscope.errors import LabelSpaceError, SpecError
 from robustscope.metrics.bootstrap import percentile_interval
 from robustscope.metrics.shortcuts import (
@@ -51,18 +51,13 @@ from robustscope.metrics.shortcuts import (
     group_weights,
     urbancars_summary,
 )
-from robustscope.suites.axes import AxisContext
-from robustscope.suites.spec import AxisSpec
+from robustscope.suites.axis import Axis, Headline
 
-#: This axis's headline numbers in the suite's main table: (axis, metric, shift kind, column label).
-HEADLINES: tuple[tuple[str, str, str, str], ...] = (
-    ("shortcuts", "id_acc", "none", "UrbanCars ID acc"),
-    ("shortcuts", "bg_gap", "none", "UrbanCars BG gap"),
-    ("shortcuts", "coobj_gap", "none", "UrbanCars CoObj gap"),
-    ("shortcuts", "bg_coobj_gap", "none", "UrbanCars BG+CoObj gap"),
-    ("shortcuts", "in_w_gap", "watermark", "IN-W gap"),
-    ("shortcuts", "carton_gap", "watermark", "carton gap"),
-)
+if TYPE_CHECKING:
+    from robustscope.data.base import Dataset
+    from robustscope.engine.evaluation import Evaluation
+    from robustscope.suites.spec import AxisSpec
+
 #: The UrbanCars measures written for the whole set, in report order.
 URBANCARS_METRICS = (
     "top1",
@@ -90,6 +85,32 @@ _DEFINITIONS = {
 }
 
 
+@dataclass(frozen=True)
+class Params:
+    """Params of the ``shortcuts`` axis.
+
+    Attributes:
+        bg_ratio, co_occur_obj_ratio: the training correlations of the background and the co-occurring
+            object, which weight the ID accuracy (default: the dataset's ``train_ratios`` metadata, else 0.95).
+        carton_class: the carton class of the ImageNet-W measures (a logit index or a label name; default
+            478 for 1000-class models).
+
+    Example:
+        >>> Params(bg_ratio=0.9).co_occur_obj_ratio is None
+        True
+    """
+
+    bg_ratio: float | None = None
+    co_occur_obj_ratio: float | None = None
+    carton_class: int | str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("bg_ratio", "co_occur_obj_ratio"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise SpecError(f"{name}={value}: a training correlation is a fraction between 0 and 1")
+
+
 def is_urbancars_role(role: str) -> bool:
     """Whether a role of the axis is an UrbanCars set (its name starts with ``urbancars``).
 
@@ -100,10 +121,10 @@ def is_urbancars_role(role: str) -> bool:
     return role.startswith("urbancars")
 
 
-def _ratios(dataset: Dataset, spec: AxisSpec) -> tuple[float, float]:
+def _ratios(dataset: Dataset, params: Params) -> tuple[float, float]:
     found = dataset.metadata.get("train_ratios") or {}
-    bg = spec.params.get("bg_ratio", found.get("bg", TRAIN_RATIO))
-    co = spec.params.get("co_occur_obj_ratio", found.get("co_occur_obj", TRAIN_RATIO))
+    bg = params.bg_ratio if params.bg_ratio is not None else found.get("bg", TRAIN_RATIO)
+    co = params.co_occur_obj_ratio if params.co_occur_obj_ratio is not None else found.get("co_occur_obj", TRAIN_RATIO)
     return float(bg), float(co)
 
 
@@ -116,11 +137,11 @@ def _ci(distribution: np.ndarray | None) -> tuple[float, float]:
     return percentile_interval(values)
 
 
-def urbancars_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec) -> list[pd.DataFrame]:
+def urbancars_rows(ev: Evaluation, dataset: Dataset, params: Params) -> list[pd.DataFrame]:
     """The UrbanCars rows of one dataset (see the module docstring); none if the model's labels do not fit.
 
     Example:
-        >>> # urbancars_rows(ctx, load_dataset("urbancars:~/data/urbancars:test"), AxisSpec("shortcuts", {}))
+        >>> # urbancars_rows(ev, load_dataset("urbancars:~/data/urbancars:test"), Params())
     """
     missing = [c for c in ("object", "background", "co_occur") if c not in dataset.manifest.columns]
     if missing:
@@ -129,7 +150,7 @@ def urbancars_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec) -> list[p
             "set (urbancars:PATH[:SPLIT] or synth-urbancars:WORLD[:SPLIT])"
         )
     try:
-        predictions, key = ctx.predict(dataset)
+        predictions, key = ev.predict(dataset)
     except LabelSpaceError as err:
         warnings.warn(f"shortcuts: skipping UrbanCars set {dataset.name!r}: {err}", stacklevel=2)
         return []
@@ -141,11 +162,11 @@ def urbancars_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec) -> list[p
     co_occur = factors["co_occur"].astype(str).to_numpy()
     correct = predicted == objects
     hits, totals = cell_counts(objects, backgrounds, co_occur, correct)
-    bg_ratio, co_ratio = _ratios(dataset, spec)
+    bg_ratio, co_ratio = _ratios(dataset, params)
     point = urbancars_summary(hits, totals, bg_ratio, co_ratio)
     boot = None
-    if ctx.n_resamples > 0:
-        boot = urbancars_summary(*bootstrap_cells(hits, totals, ctx.n_resamples, ctx.seed), bg_ratio, co_ratio)
+    if ev.n_resamples > 0:
+        boot = urbancars_summary(*bootstrap_cells(hits, totals, ev.n_resamples, ev.seed), bg_ratio, co_ratio)
     base: dict[str, Any] = {
         "paper": PAPER,
         "bg_ratio": bg_ratio,
@@ -159,7 +180,7 @@ def urbancars_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec) -> list[p
 
     n = int(totals.sum())
     records = [
-        ctx.custom_row(m, float(point[m]), n, protocol(m), _ci(boot[m] if boot is not None else None))
+        ev.custom_row(m, float(point[m]), n, protocol(m), _ci(boot[m] if boot is not None else None))
         for m in URBANCARS_METRICS
     ]
     group = {
@@ -169,7 +190,7 @@ def urbancars_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec) -> list[p
     }  # fmt: skip
     for name, rows in group.items():
         records.append(
-            ctx.custom_row(
+            ev.custom_row(
                 "group_acc",
                 float(point[name]),
                 int(rows.sum()),
@@ -182,13 +203,13 @@ def urbancars_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec) -> list[p
     cells = np.where(totals > 0, hits / np.where(totals > 0, totals, 1), np.nan)
     boot_cells = None
     if boot is not None:
-        resampled, boot_totals = bootstrap_cells(hits, totals, ctx.n_resamples, ctx.seed)
+        resampled, boot_totals = bootstrap_cells(hits, totals, ev.n_resamples, ev.seed)
         boot_cells = np.where(boot_totals > 0, resampled / np.where(boot_totals > 0, boot_totals, 1), np.nan)
     for o, obj in enumerate(URBANCARS_VALUES):
         for b, bg in enumerate(URBANCARS_VALUES):
             for c, co in enumerate(URBANCARS_VALUES):
                 records.append(
-                    ctx.custom_row(
+                    ev.custom_row(
                         "cell_acc",
                         float(cells[o, b, c]),
                         int(totals[o, b, c]),
@@ -200,13 +221,13 @@ def urbancars_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec) -> list[p
                 )
     for metric, cue in (("cue_bg_acc", backgrounds), ("cue_coobj_acc", co_occur)):
         agree = (predicted == cue).astype(float)
-        records.append(ctx.custom_row(metric, float(agree.mean()), n, protocol(metric), ctx.bootstrap(np.mean, agree)))
-    return [ctx.rows(pd.DataFrame(records), spec.axis, dataset, "none", key)]
+        records.append(ev.custom_row(metric, float(agree.mean()), n, protocol(metric), ev.bootstrap(np.mean, agree)))
+    return [ev.rows(pd.DataFrame(records), dataset, "none", key)]
 
 
-def _carton_index(class_names: list[str], spec: AxisSpec) -> int | None:
+def _carton_index(class_names: list[str], params: Params) -> int | None:
     """The carton logit: ``carton_class`` (an index, or a label name) if given, else 478 for 1000-class models."""
-    wanted = spec.params.get("carton_class")
+    wanted = params.carton_class
     if wanted is None:
         return CARTON_CLASS_INDEX if len(class_names) == 1000 else None
     if isinstance(wanted, str):
@@ -214,34 +235,36 @@ def _carton_index(class_names: list[str], spec: AxisSpec) -> int | None:
     return int(wanted) if 0 <= int(wanted) < len(class_names) else None
 
 
-def watermark_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec, clean_top1: bool = True) -> list[pd.DataFrame]:
+def watermark_rows(
+    ev: Evaluation, dataset: Dataset, spec: AxisSpec, params: Params, clean_top1: bool = True
+) -> list[pd.DataFrame]:
     """IN-W gap (and the carton measures with an ImageNet-1k model) of one dataset under each watermark shift.
 
     ``clean_top1=False`` leaves out the clean set's ``top1`` row (when an UrbanCars role already wrote it).
 
     Example:
-        >>> # watermark_rows(ctx, load_dataset("imagenet-val:~/data/imagenet/val"),
-        >>> #                AxisSpec("shortcuts", {}, ("none", "watermark")))
+        >>> # watermark_rows(ev, load_dataset("imagenet-val:~/data/imagenet/val"),
+        >>> #                AxisSpec("shortcuts", {}, ("none", "watermark")), Params())
     """
     from robustscope.shifts.overlays import MissingFontError
     from robustscope.shifts.registry import load_shift
 
     shifts = [s for s in spec.shifts if s != "none"] or ["watermark"]
     try:
-        clean, clean_key = ctx.predict(dataset)
+        clean, clean_key = ev.predict(dataset)
     except LabelSpaceError as err:
         warnings.warn(f"shortcuts: skipping watermark set {dataset.name!r}: {err}", stacklevel=2)
         return []
     order = {sid: i for i, sid in enumerate(clean.sample_ids.tolist())}
     clean_pred = clean.logits.argmax(axis=1)
     clean_correct = (clean_pred == clean.labels).astype(float)
-    carton = _carton_index(list(clean.class_names), spec)
+    carton = _carton_index(list(clean.class_names), params)
     base = {"paper": PAPER, "overlay": "ImageNet-W watermark after resize/crop, before normalisation"}
     records = []
     if clean_top1:
-        top1 = ctx.custom_row(
+        top1 = ev.custom_row(
             "top1", float(clean_correct.mean()), clean_correct.size, {"name": "top1", **base},
-            ctx.bootstrap(np.mean, clean_correct),
+            ev.bootstrap(np.mean, clean_correct),
         )  # fmt: skip
         records.append(top1)
     is_carton = clean.labels == carton if carton is not None else np.zeros(len(clean_pred), dtype=bool)
@@ -249,22 +272,22 @@ def watermark_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec, clean_top
         hit = (clean_pred[is_carton] == carton).astype(float)
         definition = "fraction of the carton-class images predicted as carton"
         records.append(
-            ctx.custom_row(
+            ev.custom_row(
                 "carton_acc",
                 carton_accuracy(clean_pred, clean.labels, carton),
                 int(is_carton.sum()),
                 {"name": "carton_acc", "carton_class": carton, "definition": definition, **base},
-                ctx.bootstrap(np.mean, hit),
+                ev.bootstrap(np.mean, hit),
             )
         )
-    out = [ctx.rows(pd.DataFrame(records), spec.axis, dataset, "none", clean_key)] if records else []
+    out = [ev.rows(pd.DataFrame(records), dataset, "none", clean_key)] if records else []
     for shift_spec in shifts:
         try:
             shift = load_shift(shift_spec)
         except MissingFontError as err:
             warnings.warn(f"shortcuts: skipping {shift_spec!r} on {dataset.name!r}: {err}", stacklevel=2)
             continue
-        marked, key = ctx.predict(dataset, shift)
+        marked, key = ev.predict(dataset, shift)
         # the same images in the same order (paired): align by sample id
         index = np.array([order[sid] for sid in marked.sample_ids.tolist()], dtype=np.int64)
         c_correct, c_pred, labels = clean_correct[index], clean_pred[index], clean.labels[index]
@@ -273,15 +296,15 @@ def watermark_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec, clean_top
         name = shift.spec()
         info = {**base, "shift": name}
         rows = [
-            ctx.custom_row("top1", float(m_correct.mean()), m_correct.size, {"name": "top1", **info},
-                           ctx.bootstrap(np.mean, m_correct)),
-            ctx.custom_row(
+            ev.custom_row("top1", float(m_correct.mean()), m_correct.size, {"name": "top1", **info},
+                           ev.bootstrap(np.mean, m_correct)),
+            ev.custom_row(
                 "in_w_gap",
                 float(m_correct.mean() - c_correct.mean()),
                 m_correct.size,
                 {"name": "in_w_gap", "definition": "top1(watermarked) - top1(clean), same images", **info,
                  "ci_resampling": "paired bootstrap over images"},
-                ctx.bootstrap(np.mean, m_correct - c_correct),
+                ev.bootstrap(np.mean, m_correct - c_correct),
             ),
         ]  # fmt: skip
         if carton is not None:
@@ -291,41 +314,41 @@ def watermark_rows(ctx: AxisContext, dataset: Dataset, spec: AxisSpec, clean_top
                 w_hit = (m_pred[chosen] == carton).astype(float)
                 c_hit = (c_pred[chosen] == carton).astype(float)
                 rows.append(
-                    ctx.custom_row(
+                    ev.custom_row(
                         "carton_acc",
                         float(w_hit.mean()),
                         int(chosen.sum()),
                         {"name": "carton_acc", "definition": "fraction of the carton-class images predicted as "
                          "carton", **carton_info},
-                        ctx.bootstrap(np.mean, w_hit),
+                        ev.bootstrap(np.mean, w_hit),
                     )
                 )  # fmt: skip
                 rows.append(
-                    ctx.custom_row(
+                    ev.custom_row(
                         "carton_gap",
                         float(w_hit.mean() - c_hit.mean()),
                         int(chosen.sum()),
                         {"name": "carton_gap", "definition": "carton_acc(watermarked) - carton_acc(clean)",
                          **carton_info},
-                        ctx.bootstrap(np.mean, w_hit - c_hit),
+                        ev.bootstrap(np.mean, w_hit - c_hit),
                     )
                 )  # fmt: skip
             p_change = carton_probability(marked.logits, carton) - carton_probability(clean.logits[index], carton)
             rows.append(
-                ctx.custom_row(
+                ev.custom_row(
                     "delta_p_carton",
                     float(p_change.mean()),
                     m_correct.size,
                     {"name": "delta_p_carton", "definition": "mean softmax p(carton), watermarked - clean, all "
                      "images", **carton_info},
-                    ctx.bootstrap(np.mean, p_change),
+                    ev.bootstrap(np.mean, p_change),
                 )
             )  # fmt: skip
-        out.append(ctx.rows(pd.DataFrame(rows), spec.axis, dataset, name, f"{clean_key}+{key}"))
+        out.append(ev.rows(pd.DataFrame(rows), dataset, name, f"{clean_key}+{key}"))
     return out
 
 
-def shortcuts_axis(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpec) -> list[pd.DataFrame]:
+def shortcuts_axis(ev: Evaluation, datasets: dict[str, Dataset], spec: AxisSpec, params: Params) -> list[pd.DataFrame]:
     """UrbanCars group accuracies and shortcut gaps, and ImageNet-W gaps (Li et al., CVPR 2023).
 
     Roles starting with ``urbancars`` get :func:`urbancars_rows`; every other role :func:`watermark_rows`.
@@ -337,10 +360,29 @@ def shortcuts_axis(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpe
     urban = {id(d) for role, d in datasets.items() if is_urbancars_role(role)}
     for role, dataset in datasets.items():
         if is_urbancars_role(role):
-            out.extend(urbancars_rows(ctx, dataset, spec))
+            out.extend(urbancars_rows(ev, dataset, params))
         else:  # a set that is also an UrbanCars role has its clean top-1 row already
-            out.extend(watermark_rows(ctx, dataset, spec, clean_top1=id(dataset) not in urban))
+            out.extend(watermark_rows(ev, dataset, spec, params, clean_top1=id(dataset) not in urban))
     return out
 
 
-__all__ = ["HEADLINES", "is_urbancars_role", "shortcuts_axis", "urbancars_rows", "watermark_rows"]
+AXIS = Axis(
+    name="shortcuts",
+    title="Multiple shortcuts",
+    summary="UrbanCars group accuracies and shortcut gaps, ImageNet-W gaps (Li et al., Whac-A-Mole, CVPR 2023)",
+    paper="Li et al., A Whac-A-Mole Dilemma: Shortcuts Come in Multiples Where Mitigating One Amplifies Others, "
+    "CVPR 2023",
+    params=Params,
+    run=shortcuts_axis,
+    headlines=(
+        Headline("id_acc", "none", "UrbanCars ID acc"),
+        Headline("bg_gap", "none", "UrbanCars BG gap"),
+        Headline("coobj_gap", "none", "UrbanCars CoObj gap"),
+        Headline("bg_coobj_gap", "none", "UrbanCars BG+CoObj gap"),
+        Headline("in_w_gap", "watermark", "IN-W gap"),
+        Headline("carton_gap", "watermark", "carton gap"),
+    ),
+    doc="docs/axes/shortcuts.md",
+)
+
+__all__ = ["AXIS", "Params", "is_urbancars_role", "shortcuts_axis", "urbancars_rows", "watermark_rows"]

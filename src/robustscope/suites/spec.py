@@ -13,14 +13,17 @@ A suite is a YAML file (the built-in ones live in ``robustscope/suites/data/``):
         datasets: {clean: "folder:{data:my-val}"}
         shifts: ["none", "fgsm:eps=1/255"]
 
-Axis names come from :data:`AXES`. Dataset specs may hold two placeholders: ``{world}`` (the
-synthetic world, ``--world``) and ``{data:NAME}`` (benchmark ``NAME``'s folder under ``--data-root``,
-found by :func:`robustscope.data.benchmarks.roots.find_benchmark`).
+Axis names come from :mod:`robustscope.suites.registry`; each axis's ``params`` are checked against its
+record's typed ``Params`` (:class:`robustscope.suites.axis.Axis`) when the suite is loaded, before any forward
+pass. Dataset specs may hold two placeholders: ``{world}`` (the synthetic world, ``--world``) and
+``{data:NAME}`` (benchmark ``NAME``'s folder under ``--data-root``, found by
+:func:`robustscope.data.benchmarks.roots.find_benchmark`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,43 +33,52 @@ import yaml
 
 from robustscope.errors import SpecError, UnknownNameError
 from robustscope.registry import suggest
-from robustscope.suites.registry import AXIS_FUNCTIONS
+from robustscope.suites.registry import axis_names, get_axis
+
+_PLACEHOLDER = re.compile(r"\{(world|data:[A-Za-z0-9_.-]+)\}")
+
+
+class _AxisSummaries(Mapping[str, str]):
+    """Axis name → one line of what it measures, read from the records when asked (registration order)."""
+
+    def __getitem__(self, name: str) -> str:
+        if name not in axis_names():
+            raise KeyError(name)
+        return get_axis(name).summary
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(axis_names())
+
+    def __len__(self) -> int:
+        return len(axis_names())
+
 
 #: The robustness axes a suite can run, with what each measures.
-AXES: dict[str, str] = {entry.key: entry.summary for entry in AXIS_FUNCTIONS.entries()}
-_PLACEHOLDER = re.compile(r"\{(world|data:[A-Za-z0-9_.-]+)\}")
-#: The ``params`` each axis reads (its function's module documents them); any other key is a typo,
-#: refused when the suite is loaded rather than silently ignored.
-AXIS_PARAMS: dict[str, frozenset[str]] = {
-    "shape_bias": frozenset(),
-    "context_bias": frozenset({"attributes"}),
-    "background_bias": frozenset(),
-    "calibration": frozenset({"metrics"}),
-    "ood": frozenset({"scores"}),
-    "corruptions": frozenset({"corruptions", "severities", "on_the_fly"}),
-    "adversarial": frozenset(),
-    "imagenet_x": frozenset({"factors", "filter_prototypes", "correctness", "n_bins", "metaclass", "annotations"}),
-    "geography": frozenset({"income_edges", "k", "disparity", "slices", "factor_min_count"}),
-    "shortcuts": frozenset({"bg_ratio", "co_occur_obj_ratio", "carton_class"}),
-    "pug": frozenset(
-        {"factors", "default_value", "n_bins", "max_values", "min_count", "held_out", "retrieval_k", "spar_slices"}
-    ),
-}
+AXES: Mapping[str, str] = _AxisSummaries()
 
 
 @dataclass(frozen=True)
 class AxisSpec:
     """One axis of a suite: named dataset specs (roles), shifts and axis parameters.
 
+    ``params`` are kept as the suite file writes them (recipes record them so); :meth:`typed_params` reads
+    them as the axis's typed ``Params``, which loading a suite and running it both do before any work.
+
     Example:
         >>> AxisSpec("adversarial", {"clean": "synth:{world}:test-id"}, ("none", "fgsm:eps=1/255")).shifts
         ('none', 'fgsm:eps=1/255')
+        >>> AxisSpec("corruptions", {"clean": "synth:{world}:test-id"}, params={"severities": [3]}).typed_params()
+        Params(corruptions='common', severities=(3,), on_the_fly='auto')
     """
 
     axis: str
     datasets: dict[str, str]
     shifts: tuple[str, ...] = ("none",)
     params: dict[str, Any] = field(default_factory=dict)
+
+    def typed_params(self, where: str = "") -> Any:
+        """The params as the axis's ``Params`` dataclass; :class:`SpecError` names a bad key or value."""
+        return get_axis(self.axis).parse_params(self.params, where or f"axes.{self.axis}.params")
 
 
 @dataclass(frozen=True)
@@ -116,10 +128,11 @@ class SuiteSpec:
         axes = []
         for axis, body in axes_raw.items():
             where = f"{source}.axes.{axis}"
-            if axis not in AXES:
-                hint = suggest(str(axis), AXES)
+            if axis not in axis_names():
+                hint = suggest(str(axis), axis_names())
                 raise SpecError(
-                    f"{where}: unknown axis" + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {list(AXES)}")
+                    f"{where}: unknown axis"
+                    + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {axis_names()}")
                 )
             if not isinstance(body, dict):
                 raise SpecError(f"{where}: must be a mapping with datasets (and optional shifts, params)")
@@ -135,24 +148,10 @@ class SuiteSpec:
             params = body.get("params") or {}
             if not isinstance(params, dict):
                 raise SpecError(f"{where}.params: must be a mapping")
-            _check_params(where, str(axis), params)
+            get_axis(str(axis)).parse_params(params, where=f"{where}.params")
             _check_shifts(where, shifts)
             axes.append(AxisSpec(str(axis), {str(k): v for k, v in datasets.items()}, tuple(shifts), dict(params)))
         return cls(name, str(raw.get("description", "")), tuple(axes), str(raw.get("paper", "")))
-
-
-def _check_params(where: str, axis: str, params: dict[str, Any]) -> None:
-    """Refuse param keys the axis does not read (a typo would silently fall back to the default)."""
-    known = AXIS_PARAMS.get(axis)
-    unknown = sorted(map(str, set(params) - known)) if known is not None else []
-    if unknown:
-        listing = ", ".join(sorted(known)) if known else "none"
-        hint = suggest(unknown[0], known) if known else []
-        raise SpecError(
-            f"{where}.params: unknown param {unknown[0]!r}"
-            + (f"; did you mean {hint[0]!r}?" if hint else "")
-            + f" (known params of the {axis} axis: {listing})"
-        )
 
 
 def _check_shifts(where: str, shifts: list[str]) -> None:

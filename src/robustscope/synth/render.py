@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from robustscope.data.benchmarks.pug import PUG_IMAGENET_COLUMNS
+from robustscope.formats.pug import PUG_IMAGENET_COLUMNS
 from robustscope.synth.backgrounds import make_envmap
 from robustscope.synth.meshes import make_mesh
 from robustscope.synth.spec import WorldSpec, load_spec

@@ -4,7 +4,8 @@ One module per family: :mod:`~robustscope.data.benchmarks.imagenet` (ImageNet va
 :mod:`~robustscope.data.benchmarks.cue_conflict` (Geirhos et al.), :mod:`~robustscope.data.benchmarks.imagenet9`
 (backgrounds challenge), :mod:`~robustscope.data.benchmarks.focus` (FOCUS),
 :mod:`~robustscope.data.benchmarks.corruptions` (ImageNet-C, -3DCC), :mod:`~robustscope.data.benchmarks.ood`
-(OOD image folders) and :mod:`~robustscope.data.benchmarks.roots` (where each lives under ``--data-root``).
+(OOD image folders) and more; :mod:`~robustscope.data.benchmarks.catalog` registers each one once (scheme, loader,
+spec values, folders) and :mod:`~robustscope.data.benchmarks.roots` finds it under ``--data-root``.
 
 Every loader returns a :class:`~robustscope.data.base.Dataset` whose ``metadata["benchmark"]`` names it; the
 ones scored through ImageNet label sets also carry ``label_sets`` and ``set_reduction`` (the mappings are
@@ -19,29 +20,8 @@ from typing import Any
 
 from robustscope.data.base import Dataset
 from robustscope.data.benchmarks._common import split_argument
+from robustscope.data.benchmarks.catalog import BENCHMARKS
 from robustscope.errors import SpecError
-
-#: Dataset scheme → (loader, names of the extra ``:``-separated spec values after PATH).
-BENCHMARK_LOADERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "imagenet-val": ("robustscope.data.benchmarks.imagenet:load_imagenet_val", ()),
-    "imagenet-v2": ("robustscope.data.benchmarks.imagenet:load_imagenet_v2", ()),
-    "imagenet-sketch": ("robustscope.data.benchmarks.imagenet:load_imagenet_sketch", ()),
-    "imagenet-r": ("robustscope.data.benchmarks.imagenet:load_imagenet_r", ()),
-    "imagenet-a": ("robustscope.data.benchmarks.imagenet:load_imagenet_a", ()),
-    "cue-conflict": ("robustscope.data.benchmarks.cue_conflict:load_cue_conflict", ()),
-    "imagenet-9": ("robustscope.data.benchmarks.imagenet9:load_imagenet9", ("variant",)),
-    "focus": ("robustscope.data.benchmarks.focus:load_focus", ()),
-    "urbancars": ("robustscope.data.benchmarks.urbancars:load_urbancars", ("split",)),
-    "imagenet-c": ("robustscope.data.benchmarks.corruptions:load_imagenet_c", ("corruption", "severity")),
-    "imagenet-3dcc": ("robustscope.data.benchmarks.corruptions:load_imagenet_3dcc", ("corruption", "severity")),
-    "ood-folder": ("robustscope.data.benchmarks.ood:load_ood_folder", ()),
-    "dollar-street": ("robustscope.data.benchmarks.dollar_street:load_dollar_street", ("split",)),
-    "geode": ("robustscope.data.benchmarks.geode:load_geode", ("split",)),
-    "pug-animals": ("robustscope.data.benchmarks.pug:load_pug_animals", ()),
-    "pug-imagenet": ("robustscope.data.benchmarks.pug:load_pug_imagenet", ()),
-    "pug-spar": ("robustscope.data.benchmarks.pug:load_pug_spar", ("task", "variant")),
-    "pug-ar4t": ("robustscope.data.benchmarks.pug:load_pug_ar4t", ("split",)),
-}
 
 
 def load_benchmark(scheme: str, argument: str, root: str | Path | None = None, **options: Any) -> Dataset:
@@ -57,15 +37,16 @@ def load_benchmark(scheme: str, argument: str, root: str | Path | None = None, *
         >>> ds.manifest["severity"].tolist(), ds.root == Path(root) / "imagenet-c"
         ([2], True)
     """
-    if scheme not in BENCHMARK_LOADERS:
-        raise SpecError(f"{scheme!r} is not a benchmark scheme; known: {sorted(BENCHMARK_LOADERS)}")
-    target, extra_names = BENCHMARK_LOADERS[scheme]
-    path_text, extras = split_argument(argument, len(extra_names))
+    if scheme not in BENCHMARKS:
+        raise SpecError(f"{scheme!r} is not a benchmark scheme; known: {sorted(BENCHMARKS.schemes())}")
+    benchmark = BENCHMARKS[scheme]
+    path_text, extras = split_argument(argument, len(benchmark.extras))
     if not path_text:
-        if root is None or scheme == "ood-folder":
+        # A scheme with no folders of its own (ood-folder: which OOD set?) cannot be looked up by its name.
+        if root is None or not benchmark.folders:
             raise SpecError(
                 f"{scheme}: no path given; write {scheme}:PATH"
-                + ("" if scheme == "ood-folder" else " or pass a data root (--data-root) to look it up")
+                + (" or pass a data root (--data-root) to look it up" if benchmark.folders else "")
             )
         from robustscope.data.benchmarks.roots import find_benchmark
 
@@ -74,10 +55,10 @@ def load_benchmark(scheme: str, argument: str, root: str | Path | None = None, *
         path = Path(path_text).expanduser()
         if root is not None and not path.is_absolute() and not path.exists():
             path = Path(root).expanduser() / path
-    module_name, _, attribute = target.partition(":")
+    module_name, _, attribute = benchmark.loader.partition(":")
     loader = getattr(importlib.import_module(module_name), attribute)
-    values = {name: value for name, value in zip(extra_names, extras, strict=False) if value != ""}
+    values = {name: value for name, value in zip(benchmark.extras, extras, strict=False) if value != ""}
     return loader(path, **values, **options)
 
 
-__all__ = ["BENCHMARK_LOADERS", "load_benchmark"]
+__all__ = ["BENCHMARKS", "load_benchmark"]

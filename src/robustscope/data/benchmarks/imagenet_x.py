@@ -31,11 +31,11 @@ import json
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from robustscope.engine.predictions import Predictions
 from robustscope.errors import LabelSpaceError, MissingDataError, RobustscopeError, SpecError
 from robustscope.models.labels import imagenet_classes, imagenet_wnids
 
@@ -44,6 +44,7 @@ __all__ = [
     "METACLASSES",
     "PACKAGE",
     "PREDICTION_COLUMNS",
+    "ScoredSamples",
     "annotations_dir",
     "image_key",
     "imagenet_indices",
@@ -57,43 +58,14 @@ __all__ = [
 
 #: The 16 factors in the order of ``imagenet_x.FACTORS`` (0.0.7).
 FACTORS: tuple[str, ...] = (
-    "pose",
-    "background",
-    "pattern",
-    "color",
-    "smaller",
-    "shape",
-    "partial_view",
-    "subcategory",
-    "texture",
-    "larger",
-    "darker",
-    "object_blocking",
-    "person_blocking",
-    "style",
-    "brighter",
-    "multiple_objects",
-)
+    "pose", "background", "pattern", "color", "smaller", "shape", "partial_view", "subcategory", "texture",
+    "larger", "darker", "object_blocking", "person_blocking", "style", "brighter", "multiple_objects",
+)  # fmt: skip
 #: The metaclasses ImageNet-X reports (``imagenet_x.METACLASSES``); every other metaclass is ``other``.
 METACLASSES: tuple[str, ...] = (
-    "device",
-    "dog",
-    "commodity",
-    "bird",
-    "structure",
-    "covering",
-    "wheeled_vehicle",
-    "food",
-    "equipment",
-    "insect",
-    "vehicle",
-    "furniture",
-    "primate",
-    "vessel",
-    "snake",
-    "natural_object",
-    "other",
-)
+    "device", "dog", "commodity", "bird", "structure", "covering", "wheeled_vehicle", "food", "equipment", "insect",
+    "vehicle", "furniture", "primate", "vessel", "snake", "natural_object", "other",
+)  # fmt: skip
 #: The PyPI requirement that ships the annotation files.
 PACKAGE = "imagenet-x==0.0.7"
 #: Columns of an ImageNet-X predictions CSV (the package's ``load_model_predictions`` format).
@@ -278,7 +250,17 @@ def _top1_softmax(logits: np.ndarray, rows: int = 4096) -> tuple[np.ndarray, np.
     return top, probability
 
 
-def predictions_frame(predictions: Predictions) -> pd.DataFrame:
+class ScoredSamples(Protocol):
+    """What :func:`predictions_frame` reads of a run (:class:`robustscope.engine.Predictions` has it); declared
+    here because ``data/`` sits below ``engine/`` and the ImageNet-X format needs only these arrays."""
+
+    sample_ids: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+
+
+def predictions_frame(predictions: ScoredSamples) -> pd.DataFrame:
     """Stored predictions of an ImageNet-val run as an ImageNet-X predictions frame.
 
     Columns: ``file_name`` (the last part of the sample id), ``predicted_class`` (the ImageNet index
@@ -287,8 +269,9 @@ def predictions_frame(predictions: Predictions) -> pd.DataFrame:
     ``-1`` where there is none), used to check the folder labels against the annotations.
 
     Example:
-        >>> p = Predictions(np.array(["n01440764/ILSVRC2012_val_00000293.JPEG"]), np.array([[3.0, 0.0]]),
-        ...                 np.array([0]), pd.DataFrame(index=[0]), ["tench", "goldfish"])
+        >>> from types import SimpleNamespace
+        >>> p = SimpleNamespace(sample_ids=np.array(["n01440764/ILSVRC2012_val_00000293.JPEG"]),
+        ...                     logits=np.array([[3.0, 0.0]]), labels=np.array([0]), class_names=["tench", "goldfish"])
         >>> frame = predictions_frame(p)
         >>> frame[["file_name", "predicted_class", "label_class"]].values.tolist()
         [['ILSVRC2012_val_00000293.JPEG', 0, 0]]

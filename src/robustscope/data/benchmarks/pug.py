@@ -51,6 +51,7 @@ import pandas as pd
 from robustscope.data.base import Dataset
 from robustscope.data.benchmarks._common import LabelSets, build_dataset, resolve_label_sets, scan_images
 from robustscope.errors import MissingDataError, SpecError
+from robustscope.formats.pug import PUG_IMAGENET_COLUMNS  # the release's schema, also written by synth
 
 __all__ = [
     "AR4T_CSV",
@@ -80,23 +81,6 @@ __all__ = [
 PAPER = (
     "Bordes et al., PUG: Photorealistic and Semantically Controllable Synthetic Data for Representation "
     "Learning, NeurIPS 2023 Datasets and Benchmarks"
-)
-#: The columns of PUG:ImageNet's ``labels_pug_imagenet.csv`` (``PUG_ImageNet/README.md``), in file order; the
-#: synthetic world's ``labels.csv`` starts with the same columns.
-PUG_IMAGENET_COLUMNS = (
-    "filename",
-    "world_name",
-    "character_name",
-    "character_label",
-    "character_rotation_yaw",
-    "character_rotation_roll",
-    "character_rotation_pitch",
-    "character_scale",
-    "camera_roll",
-    "camera_pitch",
-    "camera_yaw",
-    "character_texture",
-    "scene_light",
 )
 #: The factor columns of PUG:ImageNet: its columns minus the file name, the label and the asset name.
 PUG_IMAGENET_FACTORS = tuple(

@@ -1,18 +1,10 @@
 """Where each benchmark lives under a data root (``--data-root``), by the folder names its release uses.
 
-:data:`BENCHMARK_FOLDERS` lists, per benchmark, the conventional folders tried in order under the data
-root; :func:`find_benchmark` returns the first that exists or raises :class:`MissingDataError` listing
-every path tried; :func:`benchmark_status` reports a list of benchmarks without raising, so a suite can
-mark the missing ones as skipped with the paths it expected.
-
-Besides each release's own folder name, the folders of the seed benchmark's code are tried (Singh et al., "Is
-Synthetic Data all We Need?", CVPRW 2024; ``visinf/benchmarking-synthetic-clones`` at commit
-a443db529e728528e4dca181727a7a88a44ace33, whose data root is ``/fastdata/ksingh/robust/``): ``Imagenet-C``
-(``corruptions/2dcc.py``), ``background_challenge`` (``background_bias/configs/default.yaml``),
-``shape_bias/cue-conflict`` (``shape_bias/configs/default.yaml``), ``calibration/imagenet-r`` and
-``calibration/imagenet-a`` (``datasets/load_datasets.py``), ``OOD/iNaturalist``, ``OOD/SUN``, ``OOD/Places`` and
-``transfer_datasets/dtd/images`` (``ood_detection/run_eval.py``); ``ILSVRC2012`` and ``ImageNet-3DCC`` were there
-already. So ``--data-root`` pointed at a copy of the seed's data tree finds every benchmark.
+The folders are registered with each benchmark in :data:`robustscope.data.benchmarks.catalog.BENCHMARKS` (the
+release's own spellings and the seed project's); :data:`BENCHMARK_FOLDERS` and :data:`SCHEME_OF` are views of it.
+:func:`find_benchmark` returns the first folder that exists or raises :class:`MissingDataError` listing every path
+tried; :func:`benchmark_status` reports a list of benchmarks without raising, so a suite can mark the missing ones
+as skipped with the paths it expected.
 """
 
 from __future__ import annotations
@@ -20,38 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from robustscope.data.benchmarks.catalog import BENCHMARKS
 from robustscope.errors import MissingDataError, UnknownNameError
 from robustscope.registry import suggest
 
-#: Benchmark name → folders (relative to the data root) tried in order.
-BENCHMARK_FOLDERS: dict[str, tuple[str, ...]] = {
-    "imagenet-val": ("imagenet/val", "ILSVRC2012/val", "val"),
-    "imagenet-v2": ("imagenetv2-matched-frequency-format-val", "imagenet-v2"),
-    "imagenet-sketch": ("imagenet-sketch/sketch", "sketch"),
-    "imagenet-r": ("imagenet-r", "calibration/imagenet-r"),
-    "imagenet-a": ("imagenet-a", "calibration/imagenet-a"),
-    "cue-conflict": ("cue-conflict", "texture-shape/cue-conflict", "shape_bias/cue-conflict"),
-    "imagenet-9": ("bg_challenge", "imagenet-9", "background_challenge"),
-    "focus": ("focus",),
-    "urbancars": ("urbancars", "data/urbancars", "UrbanCars"),
-    "imagenet-c": ("imagenet-c", "ImageNet-C", "Imagenet-C"),
-    "imagenet-3dcc": ("imagenet-3dcc", "ImageNet-3DCC"),
-    "inaturalist": ("ood/iNaturalist", "iNaturalist", "OOD/iNaturalist"),
-    "sun": ("ood/SUN", "SUN", "OOD/SUN"),
-    "places": ("ood/Places", "Places", "OOD/Places"),
-    "textures": ("ood/dtd/images", "dtd/images", "Textures", "transfer_datasets/dtd/images"),
-    "dollar-street": ("dollar-street/dataset_dollarstreet", "dataset_dollarstreet", "dollar-street", "dollarstreet"),
-    "geode": ("geode",),
-    "pug-animals": ("PUG_Animal", "PUG_Animals", "pug_animals", "pug-animals"),
-    "pug-imagenet": ("PUG_ImageNet", "pug_imagenet", "pug-imagenet"),
-    "pug-spar": ("PUG_SPAR", "pug_spar", "pug-spar"),
-    "pug-ar4t": ("PUG_AR4T", "pug_ar4t", "pug-ar4t"),
-}
-#: Benchmark name → the dataset scheme that reads it (``scheme:PATH``).
-SCHEME_OF: dict[str, str] = {
-    **{name: name for name in BENCHMARK_FOLDERS},
-    **{name: "ood-folder" for name in ("inaturalist", "sun", "places", "textures")},
-}
+
+def __getattr__(name: str) -> dict:
+    # BENCHMARK_FOLDERS and SCHEME_OF are views of BENCHMARKS computed on access, so a benchmark registered
+    # after import (a plug-in, a test) is found like a built-in one.
+    if name == "BENCHMARK_FOLDERS":  # benchmark name → folders (relative to the data root) tried in order
+        return BENCHMARKS.folders()
+    if name == "SCHEME_OF":  # benchmark name → the dataset scheme that reads it (``scheme:PATH``)
+        return {found: BENCHMARKS.scheme_of(found) for found in BENCHMARKS.folders()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def candidate_paths(name: str, data_root: str | Path) -> list[Path]:
@@ -61,10 +34,11 @@ def candidate_paths(name: str, data_root: str | Path) -> list[Path]:
         >>> [str(p) for p in candidate_paths("imagenet-sketch", "/data")]
         ['/data/imagenet-sketch/sketch', '/data/sketch']
     """
-    if name not in BENCHMARK_FOLDERS:
-        raise UnknownNameError("benchmark", name, suggest(name, BENCHMARK_FOLDERS), sorted(BENCHMARK_FOLDERS))
+    folders = BENCHMARKS.folders()
+    if name not in folders:
+        raise UnknownNameError("benchmark", name, suggest(name, folders), sorted(folders))
     root = Path(data_root).expanduser()
-    return [root / folder for folder in BENCHMARK_FOLDERS[name]]
+    return [root / folder for folder in folders[name]]
 
 
 def find_benchmark(name: str, data_root: str | Path) -> Path:
@@ -124,4 +98,4 @@ def benchmark_spec(name: str, data_root: str | Path) -> str:
         >>> benchmark_spec("sun", root).replace(root, "ROOT")
         'ood-folder:ROOT/ood/SUN'
     """
-    return f"{SCHEME_OF[name]}:{find_benchmark(name, data_root)}"
+    return f"{BENCHMARKS.scheme_of(name)}:{find_benchmark(name, data_root)}"

@@ -41,13 +41,13 @@ EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 
 
 def corruption_shift(argument: str) -> Corruption:
-    """Shift factory for ``corruption:NAME:SEVERITY``.
+    """The corruption ``NAME:SEVERITY`` (the part of a spec after ``corruption:``); kept for older callers.
 
     Example:
-        >>> corruption_shift("contrast:2").params()  # doctest: +SKIP
+        >>> corruption_shift("contrast:2").params()
         {'corruption': 'contrast', 'severity': 2}
     """
-    return Corruption.from_spec(argument)
+    return Corruption.from_spec(f"corruption:{argument}")
 
 
 __all__ = [

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from robustscope.errors import ShiftSpecError, SpecError
+from robustscope.errors import SpecError
 from robustscope.registry import Registry
 from robustscope.shifts.base import CHANNELS, Shift, sample_seed
+from robustscope.shifts.spec import Param
 
 #: Image side the published parameters were tuned for.
 REFERENCE_SIZE = 224
@@ -137,16 +138,20 @@ class Corruption(Shift):
 
     Example:
         >>> Corruption("glass_blur", 3).spec()
-        'corruption:corruption=glass_blur,severity=3'
+        'corruption:glass_blur:3'
     """
 
     name = "corruption"
     version = "1"
+    PARAMS = (
+        Param("corruption", positional=True, metavar="NAME"),  # checked against the registry, with near misses
+        Param("severity", "int", positional=True, range=(SEVERITIES[0], SEVERITIES[-1])),
+    )
+    EXAMPLE = "corruption:glass_blur:3"
 
     def __init__(self, corruption: str, severity: int):
         CORRUPTIONS.entry(corruption)  # unknown names fail here, with near misses
-        if int(severity) not in SEVERITIES:
-            raise SpecError(f"severity must be one of {SEVERITIES}, got {severity}")
+        self.PARAMS[1].check(int(severity))
         self.corruption, self.severity = corruption, int(severity)
 
     def params(self) -> dict[str, object]:
@@ -154,14 +159,3 @@ class Corruption(Shift):
 
     def apply(self, images: torch.Tensor, sample_ids: Sequence[str], seed: int) -> torch.Tensor:
         return corrupt(images, self.corruption, self.severity, seed=seed, sample_ids=sample_ids)
-
-    @classmethod
-    def from_spec(cls, argument: str) -> Corruption:
-        """Parse ``NAME:SEVERITY`` (the part after ``corruption:``)."""
-        name, _, severity = argument.partition(":")
-        if not (severity.isascii() and severity.isdigit()) or int(severity) not in SEVERITIES:
-            raise ShiftSpecError(
-                f"{f'corruption:{argument}' if argument else 'corruption'}: give NAME:SEVERITY with a severity "
-                "of 1-5, e.g. corruption:glass_blur:3"
-            )
-        return cls(name, int(severity))

@@ -6,22 +6,18 @@ axis that reads ImageNet val); its predictions are joined by file name to the an
 ``imagenet-x`` package ships (:mod:`robustscope.data.benchmarks.imagenet_x`), and every number is a
 pure function of the joined table (:mod:`robustscope.metrics.factors`).
 
-Axis params (all optional): ``factors`` (``top``, the paper's main setting, or ``multi``),
-``filter_prototypes`` (``true``, as the package), ``correctness`` (``class``, ``metaclass`` or ``real``,
-the package's error types), ``n_bins`` (15, ImageNet-X's ECE setting), ``metaclass`` (also write the
-per-metaclass view), ``annotations`` (a folder with the annotation files instead of the installed
-package's).
+Axis params: :class:`Params`. ``docs/axes/imagenet-x.md`` gives the protocol.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from robustscope.data.base import Dataset
 from robustscope.data.benchmarks.imagenet_x import (
     FACTORS,
     PACKAGE,
@@ -40,15 +36,19 @@ from robustscope.metrics.factors import (
     factor_table,
     factor_table_by_group,
 )
-from robustscope.shifts.registry import load_shift
-from robustscope.suites.axes import AxisContext
-from robustscope.suites.spec import AxisSpec
+from robustscope.suites.axis import Axis, Headline
+
+if TYPE_CHECKING:
+    from robustscope.data.base import Dataset
+    from robustscope.engine.evaluation import Evaluation
+    from robustscope.suites.spec import AxisSpec
 
 __all__ = [
+    "AXIS",
     "FACTOR_SLICE",
-    "HEADLINES",
     "METACLASS_FACTOR_SLICE",
     "METACLASS_SLICE",
+    "Params",
     "evaluate_predictions",
     "imagenet_x_axis",
     "per_factor",
@@ -60,11 +60,6 @@ FACTOR_SLICE = "imagenet_x_factor"
 METACLASS_SLICE = "imagenet_x_metaclass"
 #: ``slice_factor`` of per-(metaclass, factor) rows (``slice_value``: ``dog/pose``).
 METACLASS_FACTOR_SLICE = "imagenet_x_metaclass_factor"
-#: Headline columns of the suite table: (axis, metric, shift kind, column label).
-HEADLINES: tuple[tuple[str, str, str, str], ...] = (
-    ("imagenet_x", "top1", "none", "ImageNet-X top-1"),
-    ("imagenet_x", "worst_factor_error_ratio", "none", "ImageNet-X worst-factor ER"),
-)
 _PAPER = "Idrissi et al., ICLR 2023 (ImageNet-X)"
 _DEFINITIONS = {
     "top1": "accuracy on the annotated images with the factor (whole set: on every annotated image)",
@@ -86,27 +81,35 @@ def _annotation_source(folder: Any) -> str:
     return f"{installed} ({folder})" if installed else str(folder)
 
 
-def _params(spec: AxisSpec) -> dict[str, Any]:
-    params = dict(spec.params)
-    unknown = sorted(
-        set(params) - {"factors", "filter_prototypes", "correctness", "n_bins", "metaclass", "annotations"}
-    )
-    if unknown:
-        raise SpecError(
-            f"imagenet_x axis: unknown param(s) {unknown} "
-            "(factors, filter_prototypes, correctness, n_bins, metaclass, annotations)"
-        )
-    correctness = str(params.get("correctness", "class"))
-    if correctness not in CORRECTNESS:
-        raise SpecError(f"imagenet_x axis: correctness={correctness!r}; choose one of {list(CORRECTNESS)}")
-    return {
-        "factors": str(params.get("factors", "top")),
-        "filter_prototypes": bool(params.get("filter_prototypes", True)),
-        "correctness": correctness,
-        "n_bins": int(params.get("n_bins", IMAGENET_X_BINS)),
-        "metaclass": bool(params.get("metaclass", False)),
-        "annotations": params.get("annotations"),
-    }
+@dataclass(frozen=True)
+class Params:
+    """Params of the ``imagenet_x`` axis.
+
+    Attributes:
+        factors: ``top`` (the one most salient factor per image, the paper's main setting) or ``multi``.
+        filter_prototypes: drop the prototype images, as the package's ``load_annotations`` does.
+        correctness: ``class``, ``metaclass`` or ``real`` (the package's error types).
+        n_bins: ECE bins (15, ImageNet-X's setting).
+        metaclass: also write the per-metaclass view.
+        annotations: a folder with the annotation files instead of the installed package's.
+
+    Example:
+        >>> Params().n_bins, Params(correctness="real").correctness
+        (15, 'real')
+    """
+
+    factors: Literal["top", "multi"] = "top"
+    filter_prototypes: bool = True
+    correctness: Literal["class", "metaclass", "real"] = "class"
+    n_bins: int = IMAGENET_X_BINS
+    metaclass: bool = False
+    annotations: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.correctness not in CORRECTNESS:  # the metric's list is the reference; the Literal mirrors it
+            raise SpecError(f"correctness={self.correctness!r}; choose one of {list(CORRECTNESS)}")
+        if self.n_bins < 1:
+            raise SpecError(f"n_bins={self.n_bins}: ECE needs at least one bin")
 
 
 def _check_labels(joined: pd.DataFrame, dataset: Dataset) -> None:
@@ -136,7 +139,7 @@ def _correct(joined: pd.DataFrame, mode: str, folder: Any) -> np.ndarray:
 
 
 def _records(
-    ctx: AxisContext, table: pd.DataFrame, protocol: dict[str, Any], ece_name: str, group: str | None = None
+    ev: Evaluation, table: pd.DataFrame, protocol: dict[str, Any], ece_name: str, group: str | None = None
 ) -> list[dict[str, Any]]:
     records = []
     for row in table.itertuples(index=False):
@@ -154,7 +157,7 @@ def _records(
                 (FACTOR_SLICE, str(row.factor)) if group is None else (METACLASS_FACTOR_SLICE, f"{group}/{row.factor}")
             )
         records.append(
-            ctx.custom_row(
+            ev.custom_row(
                 metric,
                 row.value,
                 int(row.n),
@@ -242,7 +245,7 @@ def per_factor(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records, columns=columns)
 
 
-def imagenet_x_axis(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSpec) -> list[pd.DataFrame]:
+def imagenet_x_axis(ev: Evaluation, datasets: dict[str, Dataset], spec: AxisSpec, params: Params) -> list[pd.DataFrame]:
     """Top-1, error ratio and ECE per ImageNet-X factor, and the worst factor (Idrissi et al., ICLR 2023).
 
     For each dataset (an ``imagenet-val`` set, or any set whose file names are ImageNet val names) and
@@ -260,47 +263,63 @@ def imagenet_x_axis(ctx: AxisContext, datasets: dict[str, Dataset], spec: AxisSp
     CIs: percentile bootstrap over the annotated images, all numbers from the same resamples.
 
     Example:
-        >>> # rows = imagenet_x_axis(ctx, {"imagenet_val": load_dataset("imagenet-val:~/data/imagenet/val")},
-        >>> #                        AxisSpec("imagenet_x", {"imagenet_val": "..."}))
+        >>> # rows = imagenet_x_axis(ev, {"imagenet_val": load_dataset("imagenet-val:~/data/imagenet/val")},
+        >>> #                        AxisSpec("imagenet_x", {"imagenet_val": "..."}), Params())
     """
-    params = _params(spec)
-    folder = annotations_dir(params["annotations"])
-    annotations = load_imagenet_x_annotations(params["factors"], "val", params["filter_prototypes"], folder)
-    ece_name = "ece" if params["n_bins"] == IMAGENET_X_BINS else f"ece{params['n_bins']}"
+    from robustscope.shifts.registry import load_shift
+
+    folder = annotations_dir(params.annotations)
+    annotations = load_imagenet_x_annotations(params.factors, "val", params.filter_prototypes, folder)
+    ece_name = "ece" if params.n_bins == IMAGENET_X_BINS else f"ece{params.n_bins}"
     out = []
     for dataset in datasets.values():
         for shift in spec.shifts:
-            predictions, key = ctx.predict(dataset, shift)
+            predictions, key = ev.predict(dataset, shift)
             joined = join_annotations(predictions_frame(predictions), annotations)
             if joined.empty:
                 raise MissingDataError(
                     f"none of the {len(predictions)} images of {dataset.name!r} has an ImageNet-X annotation: "
                     "ImageNet-X annotates the ImageNet val images by file name (ILSVRC2012_val_00000001.JPEG …)"
-                    + (", prototypes excluded" if params["filter_prototypes"] else "")
+                    + (", prototypes excluded" if params.filter_prototypes else "")
                 )
             _check_labels(joined, dataset)
-            correct = _correct(joined, params["correctness"], folder)
+            correct = _correct(joined, params.correctness, folder)
             confidence = joined["predicted_probability"].to_numpy()
             membership = joined[list(FACTORS)].to_numpy()
-            options = {"n_bins": params["n_bins"], "n_resamples": ctx.n_resamples, "seed": ctx.seed}
+            options = {"n_bins": params.n_bins, "n_resamples": ev.n_resamples, "seed": ev.seed}
             protocol = {
                 "paper": _PAPER,
-                "factors": params["factors"],
-                "filter_prototypes": params["filter_prototypes"],
-                "correctness": params["correctness"],
-                "n_bins": params["n_bins"],
+                "factors": params.factors,
+                "filter_prototypes": params.filter_prototypes,
+                "correctness": params.correctness,
+                "n_bins": params.n_bins,
                 "annotations": _annotation_source(folder),
                 "requirement": PACKAGE,
                 "n_unannotated": int(joined.attrs.get("unmatched", 0)),
                 "ci_resampling": "annotated images resampled jointly; every factor's number from each resample",
             }
             table = factor_table(correct, confidence, membership, FACTORS, **options)
-            records = _records(ctx, table, protocol, ece_name)
-            if params["metaclass"]:
+            records = _records(ev, table, protocol, ece_name)
+            if params.metaclass:
                 by_group = factor_table_by_group(
                     correct, confidence, membership, FACTORS, joined["metaclass"].to_numpy(), **options
                 )
                 for group, part in by_group.groupby("group", sort=True):
-                    records.extend(_records(ctx, part.drop(columns="group"), protocol, ece_name, group=str(group)))
-            out.append(ctx.rows(pd.DataFrame(records), spec.axis, dataset, load_shift(shift).spec(), key))
+                    records.extend(_records(ev, part.drop(columns="group"), protocol, ece_name, group=str(group)))
+            out.append(ev.rows(pd.DataFrame(records), dataset, load_shift(shift).spec(), key))
     return out
+
+
+AXIS = Axis(
+    name="imagenet_x",
+    title="ImageNet-X factors",
+    summary="accuracy, error ratio and ECE per ImageNet-X factor of variation (Idrissi et al., ICLR 2023)",
+    paper="Idrissi et al., ImageNet-X: Understanding Model Mistakes with Factor of Variation Annotations, ICLR 2023",
+    params=Params,
+    run=imagenet_x_axis,
+    headlines=(
+        Headline("top1", "none", "ImageNet-X top-1"),
+        Headline("worst_factor_error_ratio", "none", "ImageNet-X worst-factor ER"),
+    ),
+    doc="docs/axes/imagenet-x.md",
+)
