@@ -359,6 +359,7 @@ def test_result_store_migrates_a_version_1_store_in_place(tmp_path: Path) -> Non
     con = duckdb.connect(str(path))  # turn it back into the version-1 layout (no suite/axis columns)
     con.execute("ALTER TABLE results DROP COLUMN suite")
     con.execute("ALTER TABLE results DROP COLUMN axis")
+    con.execute("ALTER TABLE results DROP COLUMN shift_params")  # added by version 3
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     store = ResultStore(path)

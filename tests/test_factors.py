@@ -305,8 +305,8 @@ def val_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_axis_end_to_end_matches_hand_computed_values(
     val_root: Path, isolated_workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from robustscope.report.html import _Figures
-    from robustscope.report.suite import _Palette, suite_sections
+    from robustscope.report.kit import Figures, Palette, ViewInputs
+    from robustscope.report.suite import suite_sections
     from robustscope.report.views_factors import factor_order, imagenet_x_view
     from robustscope.suites import run_suite
 
@@ -345,10 +345,10 @@ def test_axis_end_to_end_matches_hand_computed_values(
     # the report view draws the factors in the paper's order (lowest mean ER first)
     ratios = rows[(rows.slice_factor == "imagenet_x_factor") & (rows.metric == "error_ratio")]
     assert factor_order(ratios) == ["background", "color", "pose", "smaller"]
-    html_text = imagenet_x_view(rows.astype({"model": str}), _Figures(), _Palette(rows.model))
+    html_text = imagenet_x_view(ViewInputs(rows.astype({"model": str}), Figures(), Palette(rows.model)))
     assert "Worst factor (highest error ratio): colour-code: <b>smaller</b>" in html_text
     assert '"x":["background","color","pose","smaller"]' in html_text and "Error ratio per metaclass" in html_text
-    sections, toc = suite_sections(rows.astype({"model": str}), _Figures())
+    sections, toc = suite_sections(rows.astype({"model": str}), Figures())
     assert ("suite-factors-imagenet-x", "factors: ImageNet-X factors") in toc and '"x":["background"' in sections
     # the CLI reads the same stored predictions by their key
     assert main(["imagenet-x", str(rows.prediction_key.iloc[0]), "--format", "csv", "--n-resamples", "0"]) == 0

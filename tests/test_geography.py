@@ -346,8 +346,8 @@ def geography_suite(min_count: int) -> object:
 
 
 def test_suite_end_to_end_matches_hand_computed_values(data_root: Path, isolated_workspace: Path) -> None:
-    from robustscope.report.html import _Figures
-    from robustscope.report.suite import _Palette, suite_sections
+    from robustscope.report.kit import Figures, Palette, ViewInputs
+    from robustscope.report.suite import suite_sections
     from robustscope.report.views_geography import geography_view
     from robustscope.suites.geography import progress_gap_table
 
@@ -424,14 +424,14 @@ def test_suite_end_to_end_matches_hand_computed_values(data_root: Path, isolated
 
     # the report view: per-region and per-income bars, the country chart, the factor bars, the progress gap
     both = pd.concat([rows, zeros.table], ignore_index=True).astype({"model": str})
-    html_text = geography_view(both, _Figures(), _Palette(both.model))
+    html_text = geography_view(ViewInputs(both, Figures(), Palette(both.model)))
     for text in ("top5 by region", "top5 by income group", "top5 by country", "Factor error ratio among mistakes",
                  "Europe - Africa", "Progress gap", "slope(standard) / slope(geographic)"):
         assert text in html_text, text
     assert "1.333" in html_text and "1.429" in html_text and "0.467" in html_text  # slopes and a gap
     # the income chart's legend names the edges the rows' protocols record (JSON-escaped in the figure data)
     assert "low \\u2264 $195 \\u003c low-mid \\u2264 $685 \\u003c mid-high \\u2264 $1963" in html_text
-    sections, toc = suite_sections(both, _Figures())
+    sections, toc = suite_sections(both, Figures())
     assert ("suite-geography-geography", "geography: Geography and income") in toc
     assert "geo top-5" in sections
 

@@ -69,11 +69,7 @@ FLOORS: dict[str, int] = {
 #: Upward imports that exist today in files other engineers are changing (issue 11), each with why it is still
 #: here and what removes it. Keyed by (importing module, imported module). An entry that no longer matches an
 #: import fails :func:`test_allow_list_has_no_stale_entries`: delete it then. The list only shrinks.
-KNOWN_UPWARD_IMPORTS: dict[tuple[str, str], str] = {
-    ("robustscope.report.html", "robustscope"): (
-        "write_report reads __version__ from the root facade (top floor); report/ is the report kit's (item 2)"
-    ),
-}
+KNOWN_UPWARD_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ from robustscope.metrics.pug import (
 )
 from robustscope.models import Model, Preprocessing
 from robustscope.models.labels import imagenet_classes
-from robustscope.report.html import _Figures
-from robustscope.report.suite import _Palette, suite_sections
+from robustscope.report.kit import Figures, Palette, ViewInputs
+from robustscope.report.suite import suite_sections
 from robustscope.report.views_pug import pug_view
 from robustscope.suites import AxisSpec, SuiteSpec, load_suite, run_suite, suite_summary
 
@@ -543,11 +543,11 @@ def test_pug_view_draws_a_curve_per_factor_and_model(data_root: Path) -> None:
         a = run_suite(imagenet_model(), "pug", data_root=data_root, n_resamples=20, progress=False).table
         b = run_suite(native, "pug", data_root=data_root, n_resamples=20, progress=False).table
     rows = pd.concat([a, b], ignore_index=True)
-    text = pug_view(rows, _Figures(), _Palette(rows.model))
+    text = pug_view(ViewInputs(rows, Figures(), Palette(rows.model)))
     assert text.count('"top-1 vs world_name') == 2  # PUG:ImageNet (one model) and PUG:Animals (the other)
     assert '"x":["0","90","Default"]' in text  # natural value order
     assert "retrieval top-1 vs world_name" in text and "hard-negative acc vs world_name" in text
     assert "Factor gap" in text and "in-colour" in text and "pug-native" in text
-    sections, toc = suite_sections(rows.astype({"suite": str, "axis": str}), _Figures())
+    sections, toc = suite_sections(rows.astype({"suite": str, "axis": str}), Figures())
     assert ("suite-pug-pug", "pug: PUG factors") in toc and "SPAR retrieval top-1" in sections
-    assert pug_view(rows.iloc[:0], _Figures(), _Palette([])) == '<p class="note">No PUG rows.</p>'
+    assert pug_view(ViewInputs(rows.iloc[:0], Figures(), Palette([]))) == '<p class="note">No PUG rows.</p>'

@@ -13,7 +13,9 @@ import pytest
 from robustscope.metrics import compute_metrics
 from robustscope.metrics.ood import ood_score
 from robustscope.report import write_report
-from robustscope.report.suite import attack_label, corruption_cell, score_histogram
+from robustscope.report.kit import score_histogram
+from robustscope.report.views_adversarial import attack_label
+from robustscope.report.views_corruptions import corruption_cell
 
 pytest.importorskip("duckdb")
 

@@ -293,8 +293,7 @@ def test_synthetic_urbancars_on_the_tiny_world(reference: tuple[Workspace, Path]
 def test_reference_model_leans_on_both_shortcuts(reference: tuple[Workspace, Path],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from robustscope.api import load_model
-    from robustscope.report.html import _Figures
-    from robustscope.report.suite import _Palette
+    from robustscope.report.kit import Figures, Palette, ViewInputs
     from robustscope.report.views_shortcuts import shortcuts_view
     from robustscope.train.trainer import load_images
 
@@ -328,7 +327,8 @@ def test_reference_model_leans_on_both_shortcuts(reference: tuple[Workspace, Pat
     config = json.loads((folder / "config.json").read_text())
     assert config["labels"] == [U, C] and config["training"]["val_accuracy"] is not None
     # the report view draws the group table and the watermark table of these rows
-    html = shortcuts_view(rows.assign(dataset=rows["dataset"].astype(str)), _Figures(), _Palette(rows["model"]))
+    shown = rows.assign(dataset=rows["dataset"].astype(str))
+    html = shortcuts_view(ViewInputs(shown, Figures(), Palette(shown["model"])))
     assert "UrbanCars" in html and "BG ✗ CoObj ✓" in html and "IN-W gap" in html
     assert f"{whole['none', 'bg_gap']:.3f}" in html
 

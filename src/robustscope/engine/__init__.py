@@ -6,6 +6,7 @@ Example:
     >>> # result.predictions.logits.shape, result.shards_computed, result.shards_reused
 """
 
+from robustscope.engine.evaluation import Evaluation
 from robustscope.engine.fingerprint import STORE_FORMAT_VERSION, prediction_key
 from robustscope.engine.prediction_store import PredictionStore
 from robustscope.engine.predictions import Predictions
@@ -24,6 +25,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "SCHEMA_VERSION",
     "STORE_FORMAT_VERSION",
+    "Evaluation",
     "PredictionStore",
     "Predictions",
     "ResultStore",

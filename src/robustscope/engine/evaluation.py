@@ -232,18 +232,25 @@ class Evaluation:
         return to_dataset_space(result.predictions, dataset, self.model.labels, self.label_index), result.key
 
     # -- rows -------------------------------------------------------------------------------------------
-    def rows(self, table: pd.DataFrame, dataset: Dataset, shift: str, key: str) -> pd.DataFrame:
-        """Complete metric rows (``metric … protocol``) with the model, dataset, shift, versions, suite and axis."""
+    def rows(self, table: pd.DataFrame, dataset: Dataset, shift: str | Shift, key: str) -> pd.DataFrame:
+        """Complete metric rows (``metric … protocol``) with the model, dataset, shift, versions, suite and axis.
+
+        ``shift`` is the :class:`~robustscope.shifts.base.Shift` the rows were computed under (its spec and its
+        parameters as JSON go in the ``shift`` and ``shift_params`` columns), or a label for rows of no one
+        shift or of the clean set (``"none"``, ``"summary"``: parameters ``{}``).
+        """
+        label, params = (shift, {}) if isinstance(shift, str) else (shift.spec(), shift.params())
         out = table.copy()
         out.insert(0, "model", self.model.name)
         out.insert(1, "model_fingerprint", self.model_fingerprint)
         out.insert(2, "dataset", dataset.name)
         out.insert(3, "dataset_fingerprint", self.dataset_fingerprint(dataset))
-        out.insert(4, "shift", shift)
+        out.insert(4, "shift", label)
         out["prediction_key"] = key
         out["versions"] = self.versions
         out["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
         out["suite"], out["axis"] = self.suite, self.axis
+        out["shift_params"] = json.dumps(params, sort_keys=True, default=str)
         return out
 
     def metric_table(
@@ -269,7 +276,7 @@ class Evaluation:
 
         loaded = load_shift(shift)
         predictions, key = self.predict(dataset, loaded)
-        return self.rows(self.metric_table(predictions, metrics, slice_by, binned), dataset, loaded.spec(), key)
+        return self.rows(self.metric_table(predictions, metrics, slice_by, binned), dataset, loaded, key)
 
     def ci_protocol(self) -> dict[str, Any]:
         """The CI settings recorded in a custom row's protocol."""

@@ -205,10 +205,11 @@ def evaluation_recipe(
             "labels": dict(zip(manifest["sample_id"].astype(str), manifest["label"].astype(int).tolist(), strict=True)),
         }
     first_of_each_run = table.drop_duplicates(["shift", "prediction_key"])
+    run_columns = [c for c in ("shift", "prediction_key", "shift_params") if c in table.columns]
     return {
         "kind": "evaluate",
         "columns": {c: table[c].iloc[0] for c in EVALUATION_CONSTANTS if c in table.columns},
-        "runs": first_of_each_run[["shift", "prediction_key"]].to_dict("records"),
+        "runs": first_of_each_run[run_columns].to_dict("records"),
         "metrics": list(metrics),
         "slice_by": slice_by if slice_by is None or isinstance(slice_by, str) else list(slice_by),
         "n_resamples": int(n_resamples),

@@ -34,7 +34,7 @@ from robustscope.registry import suggest
 
 #: Bump when the ``results`` table changes; a file with another version is migrated (see
 #: :data:`MIGRATIONS`) or refused, never misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The ``results`` table: the "Result rows" contract of docs/architecture.md, in order.
 RESULT_COLUMNS: dict[str, str] = {
@@ -56,6 +56,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "created_at": "TIMESTAMP",  # naive UTC
     "suite": "VARCHAR",  # '' outside a suite
     "axis": "VARCHAR",  # the suite's robustness axis ('' outside a suite)
+    "shift_params": "VARCHAR",  # JSON of Shift.params() ('{}' for clean rows and rows of no one shift)
 }
 
 #: SQL that upgrades a store of schema version ``v`` to ``v + 1``.
@@ -64,6 +65,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE results ADD COLUMN suite VARCHAR DEFAULT ''",
         "ALTER TABLE results ADD COLUMN axis VARCHAR DEFAULT ''",
     ),
+    # Rows written before version 3 keep their shift's spec; their parameters are not recovered from it.
+    2: ("ALTER TABLE results ADD COLUMN shift_params VARCHAR DEFAULT '{}'",),
 }
 
 #: A row's identity: a new row with the same values replaces the stored one.
@@ -72,10 +75,10 @@ IDENTITY_COLUMNS = (
 )
 
 #: Columns :meth:`ResultStore.write` fills in when absent.
-OPTIONAL_COLUMNS = ("ci_low", "ci_high", "versions", "created_at", "suite", "axis")
+OPTIONAL_COLUMNS = ("ci_low", "ci_high", "versions", "created_at", "suite", "axis", "shift_params")
 
 _STRING_COLUMNS = [c for c, t in RESULT_COLUMNS.items() if t == "VARCHAR"]
-_JSON_COLUMNS = ("protocol", "versions")
+_JSON_COLUMNS = ("protocol", "versions", "shift_params")
 _ORDER = "model, dataset, shift, metric, slice_factor, slice_value"
 
 
@@ -272,6 +275,8 @@ class ResultStore:
             frame["versions"] = json.dumps(package_versions(), sort_keys=True)
         if "created_at" not in frame.columns:
             frame["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+        if "shift_params" not in frame.columns:
+            frame["shift_params"] = "{}"
         for column in _JSON_COLUMNS:
             frame[column] = [_json_text(v) for v in frame[column]]
         for column in ("suite", "axis"):

@@ -20,7 +20,7 @@ from robustscope.errors import RobustscopeError
 from robustscope.metrics.classification import ReliabilityCurve, reliability_curve, softmax
 from robustscope.metrics.ood import ood_score
 from robustscope.report.html import write_report
-from robustscope.report.suite import HEADLINE_OOD_SCORE, ScoreHistogram, score_histogram
+from robustscope.report.kit import HEADLINE_OOD_SCORE, ScoreHistogram, score_histogram
 
 __all__ = ["models_from_store", "ood_histograms_from_store", "reliability_from_store", "report_from_store"]
 

@@ -8,23 +8,21 @@ labels, so a model called ``<script>`` shows up as text.
 
 from __future__ import annotations
 
-import html
 import json
-import math
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from robustscope.metrics.classification import ReliabilityCurve
 from robustscope.metrics.slicing import natural_key
-
-if TYPE_CHECKING:
-    from robustscope.report.suite import ScoreHistogram
+from robustscope.report.kit import Figures, ScoreHistogram, error_bars, esc, finite, fmt, ordered_unique
+from robustscope.report.suite import suite_sections
+from robustscope.report.views_calibration import reliability_charts
+from robustscope.report.views_models import models_section
 
 __all__ = ["write_report"]
 
@@ -67,28 +65,6 @@ h2 small, h3 small { color: #7b8794; font-weight: normal; }
 """
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _fmt(value: Any) -> str:
-    if not _finite(value):
-        return "–"
-    v = float(value)
-    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
-
-
-def _ordered_unique(values: Iterable[Any]) -> list[Any]:
-    return list(dict.fromkeys(values))
-
-
 def _natural_sorted(values: Iterable[str]) -> list[str]:
     """Slice values are strings; numbers sort by value ("2" before "10"), bins by their lower edge."""
     return sorted(values, key=natural_key)
@@ -118,6 +94,19 @@ def _protocol_summary(protocol: Any) -> str:
     if isinstance(ci, dict):
         parts.append(f"CI: {ci.get('method', '')}, {ci.get('confidence', '')}, {ci.get('n_resamples', '')} resamples")
     return " · ".join(p for p in parts if p)
+
+
+def _version() -> str:
+    """robustscope's version as its installed metadata says, the one every result row records.
+
+    Read here, not from the root package: the report sits below the facade that re-exports it.
+    """
+    from importlib import metadata
+
+    try:
+        return metadata.version("robustscope")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _prepare(results: pd.DataFrame) -> pd.DataFrame:
@@ -155,8 +144,8 @@ def _comparison_table(df: pd.DataFrame) -> str:
     whole = df[df.slice_factor == ""]
     if whole.empty:
         return '<p class="note">No whole-set (unsliced) results.</p>'
-    models = _ordered_unique(whole.model)
-    columns = _ordered_unique(zip(whole.dataset, whole["shift"], whole.metric, strict=True))
+    models = ordered_unique(whole.model)
+    columns = ordered_unique(zip(whole.dataset, whole["shift"], whole.metric, strict=True))
     cells = {(r.model, r.dataset, r.shift, r.metric): r for r in whole.itertuples(index=False)}
 
     # Best value per column, in the direction the metric's protocol gives.
@@ -164,38 +153,38 @@ def _comparison_table(df: pd.DataFrame) -> str:
     for col in columns:
         rows = [cells[(m, *col)] for m in models if (m, *col) in cells]
         direction = next((d for d in (_higher_is_better(r.protocol) for r in rows) if d is not None), None)
-        values = [float(r.value) for r in rows if _finite(r.value)]
+        values = [float(r.value) for r in rows if finite(r.value)]
         if direction is not None and len(values) > 1:
             best[col] = max(values) if direction else min(values)
 
-    datasets = _ordered_unique((d, s) for d, s, _ in columns)
+    datasets = ordered_unique((d, s) for d, s, _ in columns)
     out = ['<div class="table-wrap"><table class="results">', "<thead><tr>", '<th rowspan="2" class="model">model</th>']
     for dataset, shift in datasets:
         span = sum(1 for d, s, _ in columns if (d, s) == (dataset, shift))
         label = dataset if shift in ("", "none") else f"{dataset} / {shift}"
-        out.append(f'<th colspan="{span}">{_esc(label)}</th>')
+        out.append(f'<th colspan="{span}">{esc(label)}</th>')
     out.append("</tr><tr>")
     ordered = [c for ds in datasets for c in columns if (c[0], c[1]) == ds]
     for col in ordered:
         sample = next((cells[(m, *col)] for m in models if (m, *col) in cells), None)
         tip = _protocol_summary(sample.protocol) if sample is not None else ""
-        out.append(f'<th title="{_esc(tip)}">{_esc(col[2])}</th>')
+        out.append(f'<th title="{esc(tip)}">{esc(col[2])}</th>')
     out.append("</tr></thead><tbody>")
     for model in models:
-        out.append(f'<tr><td class="model">{_esc(model)}</td>')
+        out.append(f'<tr><td class="model">{esc(model)}</td>')
         for col in ordered:
             row = cells.get((model, *col))
             if row is None:
                 out.append('<td class="empty">·</td>')
                 continue
-            is_best = col in best and _finite(row.value) and float(row.value) == best[col]
+            is_best = col in best and finite(row.value) and float(row.value) == best[col]
             ci = ""
-            if _finite(row.ci_low) and _finite(row.ci_high):
-                ci = f' <span class="ci">[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]</span>'
-            n = f"n = {int(row.n)}" if hasattr(row, "n") and _finite(row.n) else ""
+            if finite(row.ci_low) and finite(row.ci_high):
+                ci = f' <span class="ci">[{fmt(row.ci_low)}, {fmt(row.ci_high)}]</span>'
+            n = f"n = {int(row.n)}" if hasattr(row, "n") and finite(row.n) else ""
             out.append(
-                f'<td{" class=best" if is_best else ""} title="{_esc(n)}">'
-                f'<span class="v">{_fmt(row.value)}</span>{ci}</td>'
+                f'<td{" class=best" if is_best else ""} title="{esc(n)}">'
+                f'<span class="v">{fmt(row.value)}</span>{ci}</td>'
             )
         out.append("</tr>")
     out.append("</tbody></table></div>")
@@ -203,79 +192,41 @@ def _comparison_table(df: pd.DataFrame) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# plotly helpers
-# ------------------------------------------------------------------------------------------------
-
-
-class _Figures:
-    """Renders plotly figures to ``<div>``s that share the one inlined plotly.js."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def render(self, fig: Any) -> str:
-        import plotly.io as pio
-
-        self.count += 1
-        return pio.to_html(
-            fig,
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=f"rs-fig-{self.count}",
-            config={"displaylogo": False, "responsive": True},
-        )
-
-
-def _error_bars(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, Any] | None:
-    ok = np.isfinite(low) & np.isfinite(high)
-    if not ok.any():
-        return None
-    return {
-        "type": "data",
-        "symmetric": False,
-        "array": np.where(ok, high - values, 0.0).tolist(),
-        "arrayminus": np.where(ok, values - low, 0.0).tolist(),
-        "thickness": 1.2,
-        "width": 3,
-    }
-
-
-# ------------------------------------------------------------------------------------------------
 # (b) metric per factor value
 # ------------------------------------------------------------------------------------------------
 
 
-def _factor_charts(df: pd.DataFrame, figures: _Figures) -> str:
+def _factor_charts(df: pd.DataFrame, figures: Figures) -> str:
     import plotly.graph_objects as go
 
     sliced = df[df.slice_factor != ""]
     if sliced.empty:
         return '<p class="note">No sliced results (compute metrics with <code>slice_by</code> to see them).</p>'
-    metrics = _ordered_unique(sliced.metric)
+    metrics = ordered_unique(sliced.metric)
     # Accuracy per factor value is what the charts are for; every other metric per slice would
     # bury it (the numbers stay in the ResultStore). Without an accuracy row, chart the first metric.
     metrics = [m for m in PREFERRED_METRICS if m in metrics] or metrics[:1]
     out = []
-    for dataset, shift in _ordered_unique(zip(sliced.dataset, sliced["shift"], strict=True)):
+    for dataset, shift in ordered_unique(zip(sliced.dataset, sliced["shift"], strict=True)):
         heading = dataset if shift in ("", "none") else f"{dataset} / {shift}"
-        out.append(f'<h3>{_esc(heading)}</h3><div class="grid">')
+        out.append(f'<h3>{esc(heading)}</h3><div class="grid">')
         in_set = sliced[(sliced.dataset == dataset) & (sliced["shift"] == shift)]
-        for factor in _ordered_unique(in_set.slice_factor):
+        for factor in ordered_unique(in_set.slice_factor):
             for metric in metrics:
                 rows = in_set[(in_set.slice_factor == factor) & (in_set.metric == metric)]
                 if rows.empty:
                     continue
-                categories = _natural_sorted(_ordered_unique(rows.slice_value))
+                categories = _natural_sorted(ordered_unique(rows.slice_value))
                 fig = go.Figure()
                 for model, group in rows.groupby("model", sort=False):
                     group = group.set_index("slice_value").reindex(categories)
                     values = group.value.to_numpy(dtype=float)
                     fig.add_trace(
                         go.Bar(
-                            x=[_esc(c) for c in categories],
+                            x=[esc(c) for c in categories],
                             y=values,
-                            name=_esc(model),
-                            error_y=_error_bars(
+                            name=esc(model),
+                            error_y=error_bars(
                                 values, group.ci_low.to_numpy(dtype=float), group.ci_high.to_numpy(dtype=float)
                             ),
                             customdata=group.n.to_numpy() if "n" in group else None,
@@ -285,95 +236,17 @@ def _factor_charts(df: pd.DataFrame, figures: _Figures) -> str:
                         )
                     )
                 fig.update_layout(
-                    title={"text": f"{_esc(metric)} by {_esc(factor)}", "font": {"size": 14}},
+                    title={"text": f"{esc(metric)} by {esc(factor)}", "font": {"size": 14}},
                     barmode="group",
                     template="plotly_white",
                     height=340,
                     margin={"l": 50, "r": 10, "t": 50, "b": 50},
-                    xaxis={"title": {"text": _esc(factor)}, "type": "category"},
-                    yaxis={"title": {"text": _esc(metric)}},
+                    xaxis={"title": {"text": esc(factor)}, "type": "category"},
+                    yaxis={"title": {"text": esc(metric)}},
                     legend={"orientation": "h", "y": -0.25},
                 )
                 out.append(f'<div class="chart">{figures.render(fig)}</div>')
         out.append("</div>")
-    return "".join(out)
-
-
-# ------------------------------------------------------------------------------------------------
-# (c) reliability diagrams
-# ------------------------------------------------------------------------------------------------
-
-
-def _reliability_charts(reliability: Sequence[tuple[str, str, str, ReliabilityCurve]], figures: _Figures) -> str:
-    import plotly.graph_objects as go
-
-    if not reliability:
-        return '<p class="note">No reliability curves were given.</p>'
-    out = ['<div class="grid">']
-    for model, dataset, shift, curve in reliability:
-        edges = np.asarray(curve.bin_edges, dtype=float)
-        centers = (edges[:-1] + edges[1:]) / 2
-        widths = np.diff(edges)
-        acc = np.asarray(curve.bin_accuracy, dtype=float)
-        conf = np.asarray(curve.bin_confidence, dtype=float)
-        count = np.asarray(curve.bin_count)
-        filled = count > 0
-        fig = go.Figure()
-        fig.add_trace(
-            go.Bar(
-                x=centers[filled],
-                y=acc[filled],
-                width=widths[filled],
-                name="accuracy",
-                marker={"color": "#3b6fb6", "line": {"color": "#1f3f6e", "width": 0.5}},
-                customdata=np.stack([conf[filled], count[filled]], axis=1),
-                hovertemplate=(
-                    "accuracy %{y:.3f}<br>confidence %{customdata[0]:.3f}<br>n=%{customdata[1]}<extra></extra>"
-                ),
-            )
-        )
-        # The gap bar spans accuracy→confidence: red hatched above the bar when over-confident.
-        fig.add_trace(
-            go.Bar(
-                x=centers[filled],
-                y=(conf - acc)[filled],
-                base=acc[filled],
-                width=widths[filled],
-                name="gap",
-                marker={
-                    "color": "rgba(214, 69, 65, 0.35)",
-                    "line": {"color": "#d64541", "width": 1},
-                    "pattern": {"shape": "/"},
-                },
-                hoverinfo="skip",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=[0, 1],
-                y=[0, 1],
-                mode="lines",
-                name="perfect calibration",
-                line={"color": "#52606d", "dash": "dash", "width": 1},
-            )
-        )
-        ece = f"ECE {curve.ece:.3f}" if _finite(curve.ece) else "ECE –"
-        label = " · ".join(str(p) for p in (model, dataset, shift) if p not in ("", "none"))
-        fig.update_layout(
-            title={
-                "text": f"{_esc(label)}<br><sub>{ece}, n={int(count.sum())}, {edges.size - 1} bins</sub>",
-                "font": {"size": 13},
-            },
-            barmode="overlay",
-            template="plotly_white",
-            height=360,
-            margin={"l": 50, "r": 10, "t": 60, "b": 45},
-            xaxis={"title": {"text": "confidence"}, "range": [0, 1]},
-            yaxis={"title": {"text": "accuracy"}, "range": [0, 1]},
-            showlegend=False,
-        )
-        out.append(f'<div class="chart">{figures.render(fig)}</div>')
-    out.append("</div>")
     return "".join(out)
 
 
@@ -383,12 +256,12 @@ def _reliability_charts(reliability: Sequence[tuple[str, str, str, ReliabilityCu
 
 
 def _plain_sections(
-    df: pd.DataFrame, reliability: Sequence[tuple[str, str, str, ReliabilityCurve]], figures: _Figures
+    df: pd.DataFrame, reliability: Sequence[tuple[str, str, str, ReliabilityCurve]], figures: Figures
 ) -> str:
     """Sections (a)-(c) of :func:`write_report` for rows outside suites."""
     table = _comparison_table(df)
     factor_charts = _factor_charts(df, figures)
-    reliability_charts = _reliability_charts(list(reliability), figures)
+    diagrams = reliability_charts(list(reliability), figures)
     return f"""<section id="comparison">
 <h2>Model comparison</h2>
 <p class="note">Whole-set values; brackets give the bootstrap confidence interval (hover a metric for its
@@ -403,7 +276,7 @@ protocol). Bold marks the best model per column.</p>
 <section id="reliability">
 <h2>Reliability diagrams</h2>
 <p class="note">Bars: accuracy per confidence bin; red: gap to the diagonal (above the bar: over-confident).</p>
-{reliability_charts}
+{diagrams}
 </section>"""
 
 
@@ -438,19 +311,16 @@ def write_report(
 
     Example:
         >>> import tempfile
+        >>> import numpy as np
         >>> from robustscope.metrics import compute_metrics
         >>> rows = compute_metrics(np.eye(3), np.arange(3), None, ["top1"], n_resamples=0)
         >>> path = write_report(rows, Path(tempfile.mkdtemp()) / "report.html")
         >>> "<table" in path.read_text(encoding="utf-8")
         True
     """
-    from robustscope import __version__
-    from robustscope.report.suite import suite_sections
-    from robustscope.report.views_models import models_section
-
     df = _prepare(results)
     out_path = Path(out_path)
-    figures = _Figures()
+    figures = Figures()
     suites, toc = suite_sections(df, figures, list(suite_reliability), list(score_histograms))
     plain = df[df.suite == ""]
     plain_sections = ""
@@ -466,7 +336,7 @@ def write_report(
         )
     nav = ""
     if toc:
-        links = "".join(f'<a href="#{_esc(anchor)}">{_esc(text)}</a>' for anchor, text in toc)
+        links = "".join(f'<a href="#{esc(anchor)}">{esc(text)}</a>' for anchor, text in toc)
         nav = f'<nav class="toc">{links}</nav>'
 
     plotly_js = ""
@@ -475,6 +345,7 @@ def write_report(
 
         plotly_js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
 
+    version = _version()
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     counts = (
         f"{df.model.nunique()} model(s) · {df.dataset.nunique()} dataset(s) · "
@@ -485,15 +356,15 @@ def write_report(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="robustscope {_esc(__version__)}">
-<title>{_esc(title)}</title>
+<meta name="generator" content="robustscope {esc(version)}">
+<title>{esc(title)}</title>
 <style>{_CSS}</style>
 {plotly_js}
 </head>
 <body>
 <header>
-<h1>{_esc(title)}</h1>
-<div class="meta">generated {_esc(now)} by robustscope {_esc(__version__)} · {_esc(counts)}</div>
+<h1>{esc(title)}</h1>
+<div class="meta">generated {esc(now)} by robustscope {esc(version)} · {esc(counts)}</div>
 </header>
 <main>
 {nav}

@@ -15,8 +15,17 @@ import json
 import numpy as np
 import pandas as pd
 
-from robustscope.report.html import _esc, _Figures, _finite, _ordered_unique
-from robustscope.report.suite import _grouped_bar_chart, _heading, _layout, _Palette, _rows_table
+from robustscope.report.kit import (
+    Figures,
+    ViewInputs,
+    esc,
+    finite,
+    grouped_bar_chart,
+    heading,
+    layout,
+    ordered_unique,
+    rows_table,
+)
 
 __all__ = ["factor_order", "imagenet_x_view"]
 
@@ -56,11 +65,11 @@ def _worst_note(whole: pd.DataFrame) -> str:
         except (TypeError, ValueError, AttributeError):
             factor = ""
         if factor:
-            items.append(f"{_esc(row.model)}: <b>{_esc(factor)}</b>")
+            items.append(f"{esc(row.model)}: <b>{esc(factor)}</b>")
     return f'<p class="note">Worst factor (highest error ratio): {"; ".join(items)}.</p>' if items else ""
 
 
-def _metaclass_heatmaps(rows: pd.DataFrame, figures: _Figures, factors: list[str]) -> str:
+def _metaclass_heatmaps(rows: pd.DataFrame, figures: Figures, factors: list[str]) -> str:
     import plotly.graph_objects as go
 
     ratios = rows[(rows.metric == "error_ratio") & (rows.slice_factor == _METACLASS_FACTOR_SLICE)]
@@ -71,7 +80,7 @@ def _metaclass_heatmaps(rows: pd.DataFrame, figures: _Figures, factors: list[str
         "<p class=\"note\">Within each metaclass, relative to the metaclass's own accuracy (as the package's "
         "per-metaclass tables); empty cells: no image of that factor in the metaclass.</p>",
     ]
-    for model in _ordered_unique(ratios.model):
+    for model in ordered_unique(ratios.model):
         part = ratios[ratios.model == model]
         split = part.slice_value.astype(str).str.split("/", n=1)
         frame = pd.DataFrame(
@@ -84,17 +93,17 @@ def _metaclass_heatmaps(rows: pd.DataFrame, figures: _Figures, factors: list[str
         fig = go.Figure(
             go.Heatmap(
                 z=np.where(np.isfinite(z), z, None).tolist(),
-                x=[_esc(c) for c in grid.columns],
-                y=[_esc(i) for i in grid.index],
+                x=[esc(c) for c in grid.columns],
+                y=[esc(i) for i in grid.index],
                 colorscale="RdBu_r",
                 zmid=1.0,
                 colorbar={"title": {"text": "ER"}},
                 hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>",
             )
         )
-        _layout(
+        layout(
             fig,
-            f"Error ratio per metaclass · {_esc(model)}",
+            f"Error ratio per metaclass · {esc(model)}",
             height=max(320, 22 * len(grid.index) + 160),
             xaxis={"type": "category"},
             yaxis={"type": "category", "autorange": "reversed"},
@@ -103,7 +112,7 @@ def _metaclass_heatmaps(rows: pd.DataFrame, figures: _Figures, factors: list[str
     return "".join(out)
 
 
-def imagenet_x_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> str:
+def imagenet_x_view(inputs: ViewInputs) -> str:
     """HTML of the ImageNet-X axis: error-ratio bars per factor per model with CI error bars, and tables.
 
     One block per (dataset, shift). Factors are ordered by their mean error ratio over the models,
@@ -115,25 +124,26 @@ def imagenet_x_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) ->
         ...     "slice_factor": ["imagenet_x_factor", "imagenet_x_factor", ""], "slice_value": ["pose", "style", ""],
         ...     "value": [1.3, 0.8, 1.3], "ci_low": [1.1, 0.5, 1.1], "ci_high": [1.5, 1.1, 1.5], "n": [10, 5, 10],
         ...     "protocol": ['{"name": "error_ratio"}'] * 2 + ['{"worst_factor": "pose"}']})
-        >>> html_text = imagenet_x_view(rows, _Figures(), _Palette(["m"]))
+        >>> from robustscope.report.kit import Palette
+        >>> html_text = imagenet_x_view(ViewInputs(rows, Figures(), Palette(["m"])))
         >>> '"x":["style","pose"]' in html_text, "Worst factor (highest error ratio): m: <b>pose</b>" in html_text
         (True, True)
     """
-
+    rows, figures, palette = inputs.rows, inputs.figures, inputs.palette
     factor_rows = rows[(rows.slice_factor == _FACTOR_SLICE)]
     whole = rows[(rows.slice_factor == "") & rows.metric.isin(_WHOLE)]
     if factor_rows.empty and whole.empty:
         return '<p class="note">No ImageNet-X rows.</p>'
     out = []
-    blocks = _ordered_unique(zip(rows.dataset.astype(str), rows["shift"].astype(str), strict=True))
+    blocks = ordered_unique(zip(rows.dataset.astype(str), rows["shift"].astype(str), strict=True))
     for dataset, shift in blocks:
         here = (rows.dataset.astype(str) == dataset) & (rows["shift"].astype(str) == shift)
         title = dataset if shift == "none" else f"{dataset} · {shift}"
-        out.append(_heading(title, len(blocks) > 1))
+        out.append(heading(title, len(blocks) > 1))
         block_whole = whole[here[whole.index]]
         if len(block_whole):
             labelled = block_whole.assign(metric=block_whole.metric.map(_LABELS))
-            out.append(_rows_table(labelled, None, "metric", [_LABELS[m] for m in _WHOLE]))
+            out.append(rows_table(labelled, None, "metric", [_LABELS[m] for m in _WHOLE]))
             out.append(_worst_note(block_whole))
         block = factor_rows[here[factor_rows.index]]
         ratios = block[block.metric == "error_ratio"]
@@ -141,20 +151,20 @@ def imagenet_x_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) ->
         if len(ratios):
             top = np.nanmax(np.r_[pd.to_numeric(ratios.ci_high, errors="coerce"), ratios.value.astype(float), 1.0])
             out.append(
-                _grouped_bar_chart(
+                grouped_bar_chart(
                     ratios, factors, ratios.slice_value.astype(str), figures, palette,
-                    f"Error ratio per ImageNet-X factor · {_esc(title)}<br><sub>ER(f) = (1 − acc on images with f) / "
+                    f"Error ratio per ImageNet-X factor · {esc(title)}<br><sub>ER(f) = (1 − acc on images with f) / "
                     "(1 − overall acc); above the dashed line: less robust than on average; bars: 95% bootstrap "
                     "CIs</sub>",
                     "factor (ordered by mean error ratio)", "error ratio",
-                    y_range=(0.0, 1.05 * top if _finite(top) else 2.0), reference_line=1.0, height=420,
+                    y_range=(0.0, 1.05 * top if finite(top) else 2.0), reference_line=1.0, height=420,
                 )
             )  # fmt: skip
         for metric, label in (("error_ratio", "Error ratio"), ("top1", "Top-1"), ("ece", "ECE (15 bins)")):
             part = block[block.metric == metric]
             if len(part):
-                order = factors + [f for f in _ordered_unique(part.slice_value.astype(str)) if f not in factors]
-                table = _rows_table(part.assign(metric=part.slice_value.astype(str)), None, "metric", order)
-                out.append(f"<details><summary>{_esc(label)} per factor</summary>{table}</details>")
+                order = factors + [f for f in ordered_unique(part.slice_value.astype(str)) if f not in factors]
+                table = rows_table(part.assign(metric=part.slice_value.astype(str)), None, "metric", order)
+                out.append(f"<details><summary>{esc(label)} per factor</summary>{table}</details>")
         out.append(_metaclass_heatmaps(rows[here], figures, factors))
     return "".join(out)

@@ -17,8 +17,20 @@ import numpy as np
 import pandas as pd
 
 from robustscope.data.benchmarks.index_sets import INCOME_GROUPS
-from robustscope.report.html import _error_bars, _esc, _Figures, _finite, _ordered_unique
-from robustscope.report.suite import _grouped_bar_chart, _heading, _layout, _Palette, _rows_table, _table
+from robustscope.report.kit import (
+    Figures,
+    Palette,
+    ViewInputs,
+    error_bars,
+    esc,
+    finite,
+    grouped_bar_chart,
+    heading,
+    layout,
+    ordered_unique,
+    rows_table,
+    table,
+)
 from robustscope.suites.geography import progress_points, progress_summary, region_order
 
 __all__ = ["geography_view"]
@@ -47,9 +59,7 @@ def _income_note(rows: pd.DataFrame) -> str:
     if len(edges) != 1:  # none recorded, or rows of differently binned runs: no single legend is true
         return ""
     low, mid, high = (f"${e:g}" for e in next(iter(edges)))
-    return (
-        f"<br><sub>monthly income per person: low ≤ {low} < low-mid ≤ {mid} < mid-high ≤ {high} < high</sub>"
-    )
+    return f"<br><sub>monthly income per person: low ≤ {low} < low-mid ≤ {mid} < mid-high ≤ {high} < high</sub>"
 
 
 def _field(protocol: object, name: str, default: object = "") -> object:
@@ -71,41 +81,41 @@ def _main_k(rows: pd.DataFrame) -> int:
 def _bar_chart(
     rows: pd.DataFrame,
     categories: list[str],
-    figures: _Figures,
-    palette: _Palette,
+    figures: Figures,
+    palette: Palette,
     title: str,
     axis_title: str,
     metric: str,
 ) -> str:
-    return _grouped_bar_chart(
+    return grouped_bar_chart(
         rows, categories, rows.slice_value.astype(str), figures, palette, title, axis_title,
         f"{metric} accuracy (multi-label)",
     )  # fmt: skip
 
 
-def _country_chart(rows: pd.DataFrame, figures: _Figures, palette: _Palette, title: str, metric: str) -> str:
+def _country_chart(rows: pd.DataFrame, figures: Figures, palette: Palette, title: str, metric: str) -> str:
     import plotly.graph_objects as go
 
     means = pd.to_numeric(rows.value, errors="coerce").groupby(rows.slice_value.astype(str)).mean()
     countries = [str(c) for c in means.sort_values(kind="stable").index]
     fig = go.Figure()
-    for model in _ordered_unique(rows.model):
+    for model in ordered_unique(rows.model):
         group = rows[rows.model == model].drop_duplicates("slice_value", keep="last").set_index("slice_value")
         group = group.reindex(countries)
         values = group.value.to_numpy(dtype=float)
         fig.add_trace(
             go.Scatter(
                 x=values,
-                y=[_esc(c) for c in countries],
+                y=[esc(c) for c in countries],
                 mode="markers",
-                name=_esc(model),
+                name=esc(model),
                 marker={"color": palette(model), "symbol": palette.symbol(model), "size": 8},
-                error_x=_error_bars(values, group.ci_low.to_numpy(dtype=float), group.ci_high.to_numpy(dtype=float)),
+                error_x=error_bars(values, group.ci_low.to_numpy(dtype=float), group.ci_high.to_numpy(dtype=float)),
                 customdata=group.n.to_numpy(),
                 hovertemplate="%{y}: %{x:.3f} (n=%{customdata})<extra>%{fullData.name}</extra>",
             )
         )
-    _layout(
+    layout(
         fig,
         title,
         height=max(360, 18 * len(countries) + 160),
@@ -115,34 +125,34 @@ def _country_chart(rows: pd.DataFrame, figures: _Figures, palette: _Palette, tit
     return f'<div class="chart wide">{figures.render(fig)}</div>'
 
 
-def _factor_section(rows: pd.DataFrame, figures: _Figures, palette: _Palette, dataset: str) -> str:
+def _factor_section(rows: pd.DataFrame, figures: Figures, palette: Palette, dataset: str) -> str:
     overall = rows[(rows.metric == "factor_error_ratio") & (rows.slice_factor == "factor")]
     if overall.empty:
         return ""
 
     means = pd.to_numeric(overall.value, errors="coerce").groupby(overall.slice_value.astype(str)).mean()
     factors = [str(f) for f in means.sort_values(ascending=False, kind="stable").index]
-    chart = _grouped_bar_chart(
+    chart = grouped_bar_chart(
         overall, factors, overall.slice_value.astype(str), figures, palette,
-        f"Factor error ratio among mistakes · {_esc(dataset)}<br><sub>(p_mistakes(f) − p_all(f)) / p_all(f); "
+        f"Factor error ratio among mistakes · {esc(dataset)}<br><sub>(p_mistakes(f) − p_all(f)) / p_all(f); "
         "above 0: over-represented among the model's mistakes (Gustafson et al. 2023)</sub>",
         "factor", "error ratio", y_range=None, reference_line=0.0,
     )  # fmt: skip
     grouped = rows[rows.metric.str.startswith("factor_error_ratio[") & (rows.slice_factor == "factor")]
-    table = ""
+    group_table = ""
     if len(grouped):
         group_label = grouped.metric.str.extract(r"\[(.*)\]")[0]
-        table = '<p class="note">Error ratio per factor within each income group and region:</p>' + _rows_table(
+        group_table = '<p class="note">Error ratio per factor within each income group and region:</p>' + rows_table(
             grouped.assign(_group=group_label), "_group", "slice_value", factors
         )
-    return f"{chart}{table}"
+    return f"{chart}{group_table}"
 
 
-def _progress_section(rows: pd.DataFrame, figures: _Figures, geo_metric: str) -> str:
+def _progress_section(rows: pd.DataFrame, figures: Figures, geo_metric: str) -> str:
     import plotly.graph_objects as go
 
     points = progress_points(rows, geo_metric)
-    models = _ordered_unique(points.model) if len(points) else []
+    models = ordered_unique(points.model) if len(points) else []
     if len(models) < 2:
         return (
             '<p class="note">Progress gap: needs two or more models with an ImageNet top-1 (the axis\'s '
@@ -150,7 +160,7 @@ def _progress_section(rows: pd.DataFrame, figures: _Figures, geo_metric: str) ->
         )
     summary = progress_summary(points, n_resamples=REPORT_RESAMPLES)
     fig = go.Figure()
-    benchmarks = _ordered_unique(summary.points.benchmark)
+    benchmarks = ordered_unique(summary.points.benchmark)
     slope_of = summary.slopes.set_index("benchmark")
     for i, benchmark in enumerate(benchmarks):
         colour = _BENCHMARK_COLOURS[i % len(_BENCHMARK_COLOURS)]
@@ -161,32 +171,32 @@ def _progress_section(rows: pd.DataFrame, figures: _Figures, geo_metric: str) ->
                 x=chosen.imagenet_acc,
                 y=chosen.acc,
                 mode="markers",
-                name=_esc(f"{benchmark} ({kind})"),
-                legendgroup=_esc(benchmark),
+                name=esc(f"{benchmark} ({kind})"),
+                legendgroup=esc(benchmark),
                 marker={"color": colour, "size": 9, "symbol": "circle" if kind == "geographic" else "diamond"},
-                customdata=[[_esc(m), er] for m, er in zip(chosen.model, chosen.effective_robustness, strict=True)],
+                customdata=[[esc(m), er] for m, er in zip(chosen.model, chosen.effective_robustness, strict=True)],
                 hovertemplate="%{customdata[0]}: ImageNet %{x:.3f}, %{y:.3f}<br>effective robustness "
                 "%{customdata[1]:+.3f}<extra>%{fullData.name}</extra>",
             )
         )
         fit = slope_of.loc[benchmark] if benchmark in slope_of.index else None
-        if fit is not None and _finite(fit.slope):
+        if fit is not None and finite(fit.slope):
             xs = np.array([chosen.imagenet_acc.min(), chosen.imagenet_acc.max()], dtype=float)
             fig.add_trace(
                 go.Scatter(
                     x=xs,
                     y=fit.slope * xs + fit.intercept,
                     mode="lines",
-                    name=_esc(f"{benchmark}: slope {fit.slope:.2f}"),
-                    legendgroup=_esc(benchmark),
+                    name=esc(f"{benchmark}: slope {fit.slope:.2f}"),
+                    legendgroup=esc(benchmark),
                     line={"color": colour, "dash": "solid" if kind == "geographic" else "dash"},
                     hoverinfo="skip",
                 )
             )
-    _layout(
+    layout(
         fig,
         f"Progress gap · accuracy vs ImageNet top-1 across {len(models)} models<br><sub>geographic: "
-        f"{_esc(geo_metric)} (circles, solid lines); standard: top-1 (diamonds, dashed)</sub>",
+        f"{esc(geo_metric)} (circles, solid lines); standard: top-1 (diamonds, dashed)</sub>",
         height=440,
         xaxis={"title": {"text": "ImageNet top-1"}},
         yaxis={"title": {"text": "benchmark accuracy"}},
@@ -198,7 +208,7 @@ def _progress_section(rows: pd.DataFrame, figures: _Figures, geo_metric: str) ->
     }
     out.append('<p class="note">Slope of each benchmark\'s accuracy on ImageNet top-1 (bootstrap over models):</p>')
     out.append(
-        _table(["slopes"], [("", str(b)) for b in summary.slopes.benchmark], slope_cells, corner="", stacked=True)
+        table(["slopes"], [("", str(b)) for b in summary.slopes.benchmark], slope_cells, corner="", stacked=True)
     )
     if len(summary.gaps):
         cells = {
@@ -210,9 +220,9 @@ def _progress_section(rows: pd.DataFrame, figures: _Figures, geo_metric: str) ->
             "ImageNet accuracy moves the standard benchmark than the geographic one (rows: standard benchmark).</p>"
         )
         out.append(
-            _table(
-                _ordered_unique(summary.gaps.standard),
-                [("", str(g)) for g in _ordered_unique(summary.gaps.geographic)],
+            table(
+                ordered_unique(summary.gaps.standard),
+                [("", str(g)) for g in ordered_unique(summary.gaps.geographic)],
                 cells,
                 corner="standard benchmark",
                 stacked=True,
@@ -221,7 +231,7 @@ def _progress_section(rows: pd.DataFrame, figures: _Figures, geo_metric: str) ->
     return "".join(out)
 
 
-def geography_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> str:
+def geography_view(inputs: ViewInputs) -> str:
     """HTML of the geography axis for the rows of one suite (see the module docstring).
 
     Example:
@@ -230,27 +240,28 @@ def geography_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> 
         ...     "slice_value": ["", "Africa", ""], "value": [0.7, 0.6, 0.2], "ci_low": [0.6, 0.5, 0.1],
         ...     "ci_high": [0.8, 0.7, 0.3], "n": [10, 5, 10], "protocol": ['{"kind": "geographic", "k": 5}'] * 3,
         ...     "suite": ["s"] * 3, "axis": ["geography"] * 3})
-        >>> html = geography_view(rows, _Figures(), _Palette(rows.model))
+        >>> html = geography_view(ViewInputs(rows, Figures(), Palette(rows.model)))
         >>> "Europe - Africa" in html and "by region" in html
         True
     """
+    rows, figures, palette = inputs.rows, inputs.figures, inputs.palette
     if rows.empty:
         return '<p class="note">No geography rows.</p>'
     kinds = rows.protocol.map(lambda p: _field(p, "kind"))
     geo = rows[(kinds == "geographic") | rows.dataset.astype(str).str.match(r"^(dollar-street|geode):")]
     out = []
-    datasets = _ordered_unique(geo.dataset)
+    datasets = ordered_unique(geo.dataset)
     k = _main_k(geo) if len(geo) else 5
     metric = f"top{k}"
     for dataset in datasets:
         in_set = geo[geo.dataset == dataset]
-        out.append(_heading(str(dataset), len(datasets) > 1))
+        out.append(heading(str(dataset), len(datasets) > 1))
         whole = in_set[(in_set.slice_factor == "") & in_set.metric.isin(_WHOLE)]
         out.append(
-            _rows_table(whole.assign(metric=whole.metric.map(_LABELS)), None, "metric", [_LABELS[m] for m in _WHOLE])
+            rows_table(whole.assign(metric=whole.metric.map(_LABELS)), None, "metric", [_LABELS[m] for m in _WHOLE])
         )
         if len(whole[whole.metric.str.startswith("disparity_")]):
-            out.append(f'<p class="note">Disparities at {_esc(metric)}; CIs resample images within each group.</p>')
+            out.append(f'<p class="note">Disparities at {esc(metric)}; CIs resample images within each group.</p>')
         sliced = in_set[in_set.metric == metric]
         regions = sliced[sliced.slice_factor == "region"]
         if len(regions):
@@ -260,7 +271,7 @@ def geography_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> 
                     region_order(regions.slice_value.astype(str)),
                     figures,
                     palette,
-                    f"{_esc(metric)} by region · {_esc(dataset)}",
+                    f"{esc(metric)} by region · {esc(dataset)}",
                     "region",
                     metric,
                 )
@@ -275,7 +286,7 @@ def geography_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> 
                     order,
                     figures,
                     palette,
-                    f"{_esc(metric)} by income group · {_esc(dataset)}{_income_note(incomes)}",
+                    f"{esc(metric)} by income group · {esc(dataset)}{_income_note(incomes)}",
                     "income group",
                     metric,
                 )
@@ -287,7 +298,7 @@ def geography_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> 
                     countries,
                     figures,
                     palette,
-                    f"{_esc(metric)} by country · {_esc(dataset)} (sorted by mean accuracy)",
+                    f"{esc(metric)} by country · {esc(dataset)} (sorted by mean accuracy)",
                     metric,
                 )
             )

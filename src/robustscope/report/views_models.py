@@ -8,15 +8,12 @@ ImageNet-normalised crops, which may not be what it was trained on), label space
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
+from robustscope.report.kit import esc
+
 __all__ = ["models_section"]
-
-
-def _cell(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def models_section(models: Sequence[dict[str, Any]]) -> str:
@@ -37,20 +34,16 @@ def models_section(models: Sequence[dict[str, Any]]) -> str:
             continue
         seen.add(identity)
         assumed = list(info.get("assumed") or [])
-        flag = (
-            f'<div class="assumed">assumed: {_cell(", ".join(assumed))} (defaults, not given)</div>'
-            if assumed
-            else ""
-        )
+        flag = f'<div class="assumed">assumed: {esc(", ".join(assumed))} (defaults, not given)</div>' if assumed else ""
         transform = str(info.get("transform") or info.get("preprocessing") or "not recorded")
         transform = transform.split("; assumed:")[0]  # the assumed values get their own, highlighted line
         rows.append(
             "<tr>"
-            f'<td class="model">{_cell(info.get("name", ""))}</td>'
-            f"<td><code>{_cell(info.get('fingerprint', ''))}</code></td>"
-            f'<td class="transform">{_cell(transform)}{flag}</td>'
-            f"<td>{_cell(info.get('label_space', ''))}</td>"
-            f"<td>{_cell(info.get('num_classes', ''))}</td>"
+            f'<td class="model">{esc(info.get("name", ""))}</td>'
+            f"<td><code>{esc(info.get('fingerprint', ''))}</code></td>"
+            f'<td class="transform">{esc(transform)}{flag}</td>'
+            f"<td>{esc(info.get('label_space', ''))}</td>"
+            f"<td>{esc(info.get('num_classes', ''))}</td>"
             "</tr>"
         )
     if not rows:

@@ -15,8 +15,17 @@ import numpy as np
 import pandas as pd
 
 from robustscope.metrics.slicing import natural_key
-from robustscope.report.html import _error_bars, _esc, _Figures, _ordered_unique
-from robustscope.report.suite import _heading, _layout, _Palette, _rows_table
+from robustscope.report.kit import (
+    Figures,
+    Palette,
+    ViewInputs,
+    error_bars,
+    esc,
+    heading,
+    layout,
+    ordered_unique,
+    rows_table,
+)
 
 __all__ = ["curve_metric", "pug_view"]
 
@@ -45,19 +54,19 @@ def curve_metric(rows: pd.DataFrame) -> str:
         >>> curve_metric(pd.DataFrame({"metric": ["hard_negative_acc", "retrieval_top1"]}))
         'retrieval_top1'
     """
-    metrics = list(_ordered_unique(rows.metric.astype(str)))
+    metrics = list(ordered_unique(rows.metric.astype(str)))
     for preferred in ("top1", "retrieval_top1"):
         if preferred in metrics:
             return preferred
     return metrics[0] if metrics else ""
 
 
-def _curve(rows: pd.DataFrame, factor: str, metric: str, title: str, figures: _Figures, palette: _Palette) -> str:
+def _curve(rows: pd.DataFrame, factor: str, metric: str, title: str, figures: Figures, palette: Palette) -> str:
     import plotly.graph_objects as go
 
-    values = sorted(_ordered_unique(rows.slice_value.astype(str)), key=natural_key)
+    values = sorted(ordered_unique(rows.slice_value.astype(str)), key=natural_key)
     fig = go.Figure()
-    for model in _ordered_unique(rows.model):
+    for model in ordered_unique(rows.model):
         part = rows[rows.model == model].drop_duplicates("slice_value", keep="last")
         part = part.set_index(part.slice_value.astype(str)).reindex(values)
         y = pd.to_numeric(part.value, errors="coerce").to_numpy(dtype=float)
@@ -67,27 +76,27 @@ def _curve(rows: pd.DataFrame, factor: str, metric: str, title: str, figures: _F
         n = pd.to_numeric(counts, errors="coerce").to_numpy(dtype=float)
         fig.add_trace(
             go.Scatter(
-                x=[_esc(v) for v in values],
+                x=[esc(v) for v in values],
                 y=y,
                 mode="lines+markers",
-                name=_esc(model),
+                name=esc(model),
                 line={"color": palette(str(model))},
                 marker={"symbol": palette.symbol(str(model)), "size": 8},
-                error_y=_error_bars(y, low, high),
+                error_y=error_bars(y, low, high),
                 customdata=n,
                 hovertemplate="%{x}: %{y:.3f} (n=%{customdata})<extra>%{fullData.name}</extra>",
             )
         )
-    _layout(
+    layout(
         fig,
-        f"{_esc(_label(metric))} vs {_esc(factor)} · {_esc(title)}",
-        xaxis={"title": {"text": _esc(factor)}, "type": "category"},
-        yaxis={"title": {"text": _esc(_label(metric))}, "range": [0, 1.05]},
+        f"{esc(_label(metric))} vs {esc(factor)} · {esc(title)}",
+        xaxis={"title": {"text": esc(factor)}, "type": "category"},
+        yaxis={"title": {"text": esc(_label(metric))}, "range": [0, 1.05]},
     )
     return f'<div class="chart">{figures.render(fig)}</div>'
 
 
-def pug_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> str:
+def pug_view(inputs: ViewInputs) -> str:
     """HTML of the PUG axis: whole-set table, one factor curve per factor (a line per model), factor gaps.
 
     One block per (dataset, shift). Curves are the ``top1`` rows (``retrieval_top1`` and
@@ -95,41 +104,41 @@ def pug_view(rows: pd.DataFrame, figures: _Figures, palette: _Palette) -> str:
     rows (``slice_factor`` ``pug_factor``).
 
     Example:
-        >>> from robustscope.report.html import _Figures
         >>> rows = pd.DataFrame({"model": ["m"] * 4, "dataset": ["pug-imagenet:/d"] * 4, "shift": ["none"] * 4,
         ...     "metric": ["top1", "top1", "top1", "factor_gap"], "slice_factor": ["", "camera_yaw", "camera_yaw",
         ...     "pug_factor"], "slice_value": ["", "90", "0", "camera_yaw"], "value": [0.5, 0.25, 0.75, 0.5],
         ...     "ci_low": [0.4, 0.1, 0.6, 0.3], "ci_high": [0.6, 0.4, 0.9, 0.7], "n": [8, 4, 4, 8],
         ...     "protocol": ["{}"] * 4})
-        >>> text = pug_view(rows, _Figures(), _Palette(["m"]))
+        >>> text = pug_view(ViewInputs(rows, Figures(), Palette(["m"])))
         >>> '"x":["0","90"]' in text, "top-1 vs camera_yaw" in text, "Factor gap" in text
         (True, True, True)
     """
+    rows, figures, palette = inputs.rows, inputs.figures, inputs.palette
     if rows.empty:
         return '<p class="note">No PUG rows.</p>'
     out = []
-    blocks = _ordered_unique(zip(rows.dataset.astype(str), rows["shift"].astype(str), strict=True))
+    blocks = ordered_unique(zip(rows.dataset.astype(str), rows["shift"].astype(str), strict=True))
     for dataset, shift in blocks:
         here = rows[(rows.dataset.astype(str) == dataset) & (rows["shift"].astype(str) == shift)]
         title = dataset if shift == "none" else f"{dataset} · {shift}"
-        out.append(_heading(title, len(blocks) > 1))
+        out.append(heading(title, len(blocks) > 1))
         whole = here[here.slice_factor.astype(str) == ""]
         if len(whole):
-            labels = [_label(m) for m in _ordered_unique(whole.metric.astype(str))]
+            labels = [_label(m) for m in ordered_unique(whole.metric.astype(str))]
             rank = {_LABELS[m]: i for i, m in enumerate(_WHOLE_ORDER)}
             labels.sort(key=lambda label: rank.get(label, len(rank)))
-            out.append(_rows_table(whole.assign(metric=whole.metric.astype(str).map(_label)), None, "metric", labels))
+            out.append(rows_table(whole.assign(metric=whole.metric.astype(str).map(_label)), None, "metric", labels))
         sliced = here[~here.slice_factor.astype(str).isin(["", _FACTOR_GAP_SLICE])]
         charts = []
         for metric in [m for m in ("top1", "retrieval_top1", "hard_negative_acc") if (sliced.metric == m).any()]:
-            for factor in _ordered_unique(sliced.slice_factor[sliced.metric == metric].astype(str)):
+            for factor in ordered_unique(sliced.slice_factor[sliced.metric == metric].astype(str)):
                 part = sliced[(sliced.metric == metric) & (sliced.slice_factor.astype(str) == factor)]
                 charts.append(_curve(part, factor, metric, title, figures, palette))
         if charts:
             out.append('<div class="grid">' + "".join(charts) + "</div>")
         gaps = here[(here.metric == "factor_gap") & (here.slice_factor.astype(str) == _FACTOR_GAP_SLICE)]
         if len(gaps):
-            table = _rows_table(gaps.assign(metric=gaps.slice_value.astype(str)), None, "metric")
+            table = rows_table(gaps.assign(metric=gaps.slice_value.astype(str)), None, "metric")
             out.append(
                 "<details open><summary>Factor gap: max − min top-1 over each factor's values</summary>"
                 f"{table}</details>"

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from robustscope.metrics.shortcuts import GROUPS, URBANCARS_VALUES, cell_name, group_name
-from robustscope.report.html import _esc, _ordered_unique
+from robustscope.report.kit import ViewInputs, esc, grouped_bar_chart, heading, ordered_unique, row_cell, table
 
 #: Column labels of the four groups (shortcut present = the cue agrees with the object).
 GROUP_LABELS = {
@@ -55,8 +55,6 @@ def urbancars_table(rows: pd.DataFrame) -> str:
         >>> "object urban" in html and "BG gap" in html and "-0.250" in html
         True
     """
-    from robustscope.report.suite import _cell, _table
-
     cells: dict[tuple[str, str, str], Any] = {}
     columns: list[tuple[str, str]] = []
     for obj in URBANCARS_VALUES:
@@ -81,7 +79,7 @@ def urbancars_table(rows: pd.DataFrame) -> str:
             group, label = "summary", SUMMARY_LABELS[str(row.metric)]
         else:
             continue
-        cells[(model, group, label)] = _cell(row)
+        cells[(model, group, label)] = row_cell(row)
     tips = {
         ("summary", "ID acc"): "group accuracies weighted by the training group frequency (0.95 per shortcut)",
         ("summary", "BG gap"): "acc(BG absent, CoObj present) − ID acc",
@@ -93,7 +91,7 @@ def urbancars_table(rows: pd.DataFrame) -> str:
         tips[("groups", GROUP_LABELS[group_name(b, c)])] = (
             f"background {b}, co-occurring object {c} (present: agrees with the object); mean over objects"
         )
-    return _table(_ordered_unique(rows.model.astype(str)), columns, cells, tips, stacked=True)
+    return table(ordered_unique(rows.model.astype(str)), columns, cells, tips, stacked=True)
 
 
 def watermark_table(rows: pd.DataFrame) -> str:
@@ -107,10 +105,8 @@ def watermark_table(rows: pd.DataFrame) -> str:
         >>> "IN-W gap" in html and "clean" in html and "-0.500" in html
         True
     """
-    from robustscope.report.suite import _cell, _table
-
     whole = rows[(rows.slice_factor == "") & rows.metric.isin(list(WATERMARK_LABELS))]
-    shifts = sorted(_ordered_unique(whole["shift"].astype(str)), key=lambda s: (s != "none", s))
+    shifts = sorted(ordered_unique(whole["shift"].astype(str)), key=lambda s: (s != "none", s))
     columns = []
     for shift in shifts:
         group = "clean" if shift == "none" else shift
@@ -120,41 +116,38 @@ def watermark_table(rows: pd.DataFrame) -> str:
     cells = {}
     for row in whole.itertuples(index=False):
         group = "clean" if row.shift == "none" else str(row.shift)
-        cells[(str(row.model), group, WATERMARK_LABELS[str(row.metric)])] = _cell(row)
+        cells[(str(row.model), group, WATERMARK_LABELS[str(row.metric)])] = row_cell(row)
     tips = {(g, "IN-W gap"): "top-1(watermarked) − top-1(clean), the same images" for g, _ in columns} | {
         (g, "carton gap"): "carton-class accuracy, watermarked − clean (class 478)" for g, _ in columns
     }
-    return _table(_ordered_unique(whole.model.astype(str)), columns, cells, tips)
+    return table(ordered_unique(whole.model.astype(str)), columns, cells, tips)
 
 
-def shortcuts_view(rows: pd.DataFrame, figures: Any, palette: Any) -> str:
+def shortcuts_view(inputs: ViewInputs) -> str:
     """HTML for the shortcuts axis: per UrbanCars set, the group table and group-accuracy bars; per
     watermarked set, the ImageNet-W table (Li et al., CVPR 2023).
 
     Example:
-        >>> from robustscope.report.html import _Figures
-        >>> from robustscope.report.suite import _Palette
+        >>> from robustscope.report.kit import Figures, Palette
         >>> rows = pd.DataFrame({"model": ["m"], "dataset": ["d"], "shift": ["none"], "metric": ["group_acc"],
         ...     "slice_factor": ["group"], "slice_value": ["bg_absent_coobj_present"], "value": [0.5],
         ...     "ci_low": [0.3], "ci_high": [0.7], "n": [8], "protocol": ["{}"]})
-        >>> "BG ✗ CoObj ✓" in shortcuts_view(rows, _Figures(), _Palette(["m"]))
+        >>> "BG ✗ CoObj ✓" in shortcuts_view(ViewInputs(rows, Figures(), Palette(["m"])))
         True
     """
-
-    from robustscope.report.suite import _grouped_bar_chart, _heading
-
+    rows = inputs.rows
     if rows.empty:
         return '<p class="note">No shortcut rows.</p>'
     urban_metrics = {"cell_acc", "group_acc", "id_acc", "bg_gap", "coobj_gap", "bg_coobj_gap", "worst_group_acc"}
-    urban_sets = _ordered_unique(rows[rows.metric.isin(list(urban_metrics))].dataset.astype(str))
-    gap_sets = _ordered_unique(rows[rows.metric.isin(["in_w_gap", "carton_gap"])].dataset.astype(str))
+    urban_sets = ordered_unique(rows[rows.metric.isin(list(urban_metrics))].dataset.astype(str))
+    gap_sets = ordered_unique(rows[rows.metric.isin(["in_w_gap", "carton_gap"])].dataset.astype(str))
     several = len(urban_sets) + len(gap_sets) > 1
     out = []
     for dataset in urban_sets:
         in_set = rows[(rows.dataset == dataset) & (rows["shift"] == "none")]
-        out.append("<h3>UrbanCars groups</h3>" if not several else f"<h3>UrbanCars · {_esc(dataset)}</h3>")
+        out.append("<h3>UrbanCars groups</h3>" if not several else f"<h3>UrbanCars · {esc(dataset)}</h3>")
         if not several:
-            out.append(_heading(dataset, False))
+            out.append(heading(dataset, False))
         out.append(
             '<p class="note">Accuracy per (object, background, co-occurring object) cell and per group '
             "(✓: the shortcut agrees with the object, as in 95% of training images); gaps = group accuracy − ID "
@@ -167,14 +160,14 @@ def shortcuts_view(rows: pd.DataFrame, figures: Any, palette: Any) -> str:
             present = [g for g in order if g in set(groups.slice_value)]
             labels = groups.slice_value.map(GROUP_LABELS)
             out.append(
-                _grouped_bar_chart(
-                    groups, [GROUP_LABELS[g] for g in present], labels, figures, palette,
-                    f"UrbanCars group accuracy · {_esc(dataset)}", "group (✓ shortcut present, ✗ absent)",
+                grouped_bar_chart(
+                    groups, [GROUP_LABELS[g] for g in present], labels, inputs.figures, inputs.palette,
+                    f"UrbanCars group accuracy · {esc(dataset)}", "group (✓ shortcut present, ✗ absent)",
                     "top-1 accuracy",
                 )
             )  # fmt: skip
     for dataset in gap_sets:
-        out.append(f"<h3>Watermark (ImageNet-W) · {_esc(dataset)}</h3>")
+        out.append(f"<h3>Watermark (ImageNet-W) · {esc(dataset)}</h3>")
         out.append(watermark_table(rows[(rows.dataset == dataset) & ~rows.metric.isin(list(urban_metrics))]))
     return "".join(out) or '<p class="note">No shortcut rows.</p>'
 

@@ -306,7 +306,7 @@ def imagenet_x_axis(ev: Evaluation, datasets: dict[str, Dataset], spec: AxisSpec
                 )
                 for group, part in by_group.groupby("group", sort=True):
                     records.extend(_records(ev, part.drop(columns="group"), protocol, ece_name, group=str(group)))
-            out.append(ev.rows(pd.DataFrame(records), dataset, load_shift(shift).spec(), key))
+            out.append(ev.rows(pd.DataFrame(records), dataset, load_shift(shift), key))
     return out
 
 

@@ -230,7 +230,7 @@ def _classification_rows(
                              ev.n_resamples, ev.seed),
             ),
         ]  # fmt: skip
-    return ev.rows(pd.DataFrame(records), dataset, load_shift(shift).spec(), key)
+    return ev.rows(pd.DataFrame(records), dataset, load_shift(shift), key)
 
 
 # -- PUG:SPAR ---------------------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def _spar_rows(
                 records.append(
                     ev.custom_row(metric, row.accuracy, row.n, protocol, (row.ci_low, row.ci_high), column, row.value)
                 )
-    return ev.rows(pd.DataFrame(records), dataset, load_shift(shift).spec(), key)
+    return ev.rows(pd.DataFrame(records), dataset, load_shift(shift), key)
 
 
 def pug_axis(ev: Evaluation, datasets: dict[str, Dataset], spec: AxisSpec, params: Params) -> list[pd.DataFrame]:

@@ -96,6 +96,13 @@ def _in_dataset_space(predictions: Predictions, space: dict[str, Any], name: str
     return to_dataset_space(predictions, dataset, predictions.class_names, {})
 
 
+def _shift_params(spec: str) -> str:
+    """The ``shift_params`` of a run recorded before rows carried them: read from the shift's spec."""
+    from robustscope.shifts.registry import load_shift
+
+    return json.dumps(load_shift(spec).params(), sort_keys=True, default=str)
+
+
 def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.DataFrame:
     """The rows an ``evaluate`` recipe describes, recomputed from stored predictions (no model, no images).
 
@@ -124,6 +131,7 @@ def evaluation_rows(recipe: dict[str, Any], predictions: PredictionStore) -> pd.
             rows[column] = value
         rows["shift"] = run["shift"]
         rows["prediction_key"] = run["prediction_key"]
+        rows["shift_params"] = run.get("shift_params") or _shift_params(run["shift"])
         tables.append(rows)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 

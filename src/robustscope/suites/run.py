@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -205,13 +205,6 @@ def headlines(axes: Sequence[str] | None = None) -> list[tuple[str, Headline]]:
     """
     wanted = set(axis_names() if axes is None else axes)
     return [(name, h) for name in axis_names() if name in wanted for h in get_axis(name).headlines]
-
-
-def __getattr__(name: str) -> Any:
-    # The report reads the headline columns as (axis, metric, shift, label) tuples until it reads the records.
-    if name == "HEADLINES":
-        return tuple((axis, h.metric, h.shift, h.label) for axis, h in headlines())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def suite_summary(rows: pd.DataFrame) -> pd.DataFrame:

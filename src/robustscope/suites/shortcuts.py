@@ -344,7 +344,7 @@ def watermark_rows(
                     ev.bootstrap(np.mean, p_change),
                 )
             )  # fmt: skip
-        out.append(ev.rows(pd.DataFrame(rows), dataset, name, f"{clean_key}+{key}"))
+        out.append(ev.rows(pd.DataFrame(rows), dataset, shift, f"{clean_key}+{key}"))
     return out
 
 
