@@ -12,13 +12,14 @@ from torch import nn
 from conftest import write_colour_folder
 from robustscope.errors import SpecError
 from robustscope.models import Model, Preprocessing
-from robustscope.shifts import attacks, autoattack
-from robustscope.shifts.attacks import PGD, AutoAttack, MissingDependencyError
+from robustscope.shifts import autoattack
+from robustscope.shifts.attacks import PGD, MissingDependencyError
+from robustscope.shifts.autoattack import AutoAttack
 from robustscope.shifts.registry import load_shift
 
-HAVE_LIBRARY = importlib.util.find_spec(attacks.AUTOATTACK_PACKAGE) is not None
+HAVE_LIBRARY = importlib.util.find_spec(autoattack.AUTOATTACK_PACKAGE) is not None
 needs_library = pytest.mark.skipif(
-    not HAVE_LIBRARY, reason=f"{attacks.AUTOATTACK_PACKAGE} not installed (pip install 'robustscope[autoattack]')"
+    not HAVE_LIBRARY, reason=f"{autoattack.AUTOATTACK_PACKAGE} not installed (pip install 'robustscope[autoattack]')"
 )
 SIZE = 8
 

@@ -14,7 +14,8 @@ from torch import nn
 from robustscope.data import Dataset
 from robustscope.engine import PredictionStore
 from robustscope.models import Model, Preprocessing
-from robustscope.shifts.attacks import FGSM, PGD, AutoAttack
+from robustscope.shifts.attacks import FGSM, PGD
+from robustscope.shifts.autoattack import AutoAttack
 from robustscope.shifts.base import to_channels
 from robustscope.shifts.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from robustscope.shifts.corruptions.base import generators_for

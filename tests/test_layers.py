@@ -144,6 +144,13 @@ def imports_of(source: str, module: str, is_package: bool = False, package: Path
     """
     tree = ast.parse(source)
     docstrings = _docstring_nodes(tree)
+    # ``resources.files("robustscope.x")`` names a package as the anchor of its data files, at call time: not an import.
+    resource_anchors = {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "files"
+        for arg in node.args
+    }
     type_only: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and _is_type_checking(node.test):
@@ -167,6 +174,7 @@ def imports_of(source: str, module: str, is_package: bool = False, package: Path
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
             and id(node) not in docstrings
+            and id(node) not in resource_anchors
             and REGISTRY_STRING.match(node.value)
         ):
             targets, how = [node.value.partition(":")[0]], "registry-string"
@@ -254,6 +262,11 @@ def test_the_scan_sees_lazy_type_only_relative_and_registry_imports(tmp_path: Pa
         def load():
             from robustscope.metrics.registry import METRICS
             return METRICS
+
+
+        def table():
+            from importlib import resources
+            return resources.files("robustscope.suites").joinpath("data")  # a data-file anchor, not an import
     ''')
     )
     found = {(i.module, i.target, i.how) for i in all_imports(package)}

@@ -272,21 +272,5 @@ def pgd_shift(argument: str = "") -> PGD:
     return PGD.from_spec(f"pgd:{argument}")
 
 
-# AutoAttack lives in robustscope.shifts.autoattack; its names stay importable from here.
-_AUTOATTACK_NAMES = (
-    "AUTOATTACK_ATTACKS", "AUTOATTACK_INSTALL", "AUTOATTACK_PACKAGE", "AUTOATTACK_VERSIONS", "AutoAttack",
-    "autoattack_shift", "load_autoattack",
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _AUTOATTACK_NAMES:
-        from robustscope.shifts import autoattack
-
-        return getattr(autoattack, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# The AutoAttack names (_AUTOATTACK_NAMES) are importable from here too, without importing them eagerly.
 __all__ = ["EPS", "FGSM", "NORM", "NORMS", "PGD", "Attack", "MissingDependencyError", "fgsm_shift", "input_gradient",
            "pgd_shift"]
