@@ -17,14 +17,8 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from robustscope.data.benchmarks.pug import (
-    ANIMALS_CSV,
-    AR4T_CSV,
-    IMAGENET_CSV,
-    PUG_IMAGENET_COLUMNS,
-    SPAR_COLUMNS,
-    SPAR_CSV,
-)
+from robustscope.data.benchmarks.pug import ANIMALS_CSV, AR4T_CSV, IMAGENET_CSV, PUG_IMAGENET_COLUMNS, SPAR_CSV
+from robustscope.data.benchmarks.pug_spar import SPAR_COLUMNS
 from robustscope.models.labels import imagenet_wnids
 
 #: Writes the image at a path; the int is what a colour-reading test model should "say" for it.

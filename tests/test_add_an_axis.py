@@ -15,7 +15,7 @@ import pytest
 from conftest import write_colour_folder
 from robustscope.engine import ResultStore
 from robustscope.errors import SpecError
-from robustscope.suites import AxisSpec, SuiteSpec, axis_names, get_axis, register_axis, run_suite
+from robustscope.suites import AxisSpec, SuiteSpec, axis_names, get_axis, register_axis, run_suite, typed_params
 from robustscope.suites import registry as axis_registry
 from test_api import COLOURS, colour_model
 
@@ -91,7 +91,7 @@ def test_a_typo_in_the_guides_params_fails_when_the_suite_loads(toy_axis: str) -
     with pytest.raises(SpecError, match=r"did you mean 'min_confidence'.*known params of the overconfidence axis"):
         SuiteSpec.from_dict({"name": "toy", "axes": {toy_axis: body}})
     with pytest.raises(SpecError, match=r"params\.min_confidence: expected a number, got 'high'"):
-        AxisSpec(toy_axis, {"test": "folder:x"}, params={"min_confidence": "high"}).typed_params()
+        typed_params(AxisSpec(toy_axis, {"test": "folder:x"}, params={"min_confidence": "high"}))
 
 
 def test_the_registry_is_restored_after_the_guide() -> None:

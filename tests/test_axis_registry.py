@@ -18,7 +18,16 @@ from torch import nn
 from robustscope.config import Workspace, workspace
 from robustscope.errors import SpecError
 from robustscope.models import Model, Preprocessing
-from robustscope.suites import AxisSpec, SuiteSpec, axis_names, get_axis, headlines, load_suite, run_suite
+from robustscope.suites import (
+    AxisSpec,
+    SuiteSpec,
+    axis_names,
+    get_axis,
+    headlines,
+    load_suite,
+    run_suite,
+    typed_params,
+)
 from robustscope.suites.axis import Axis, NoParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +72,7 @@ def test_the_builtin_suites_params_load_typed() -> None:
 
     for suite in builtin_suites():
         for axis in load_suite(suite).axes:
-            typed = axis.typed_params()
+            typed = typed_params(axis)
             assert isinstance(typed, get_axis(axis.axis).params), (suite, axis.axis)
 
 
@@ -176,4 +185,4 @@ def test_axis_runs_and_labels_its_rows(name: str, tiny: Workspace, tmp_path: Pat
 def test_axis_without_params_takes_none() -> None:
     assert NoParams in {get_axis(a).params for a in AXES}
     with pytest.raises(SpecError, match="known params of the adversarial axis: none"):
-        AxisSpec("adversarial", {"clean": "folder:x"}, params={"eps": 1}).typed_params()
+        typed_params(AxisSpec("adversarial", {"clean": "folder:x"}, params={"eps": 1}))

@@ -231,7 +231,7 @@ def test_gaussian_filter_dense_and_conv_paths_match_scipy() -> None:
 
 
 def test_spatter_helpers_match_torch_ops() -> None:
-    from robustscope.shifts.corruptions.weather import _box3, _emboss, _erode3
+    from robustscope.shifts.corruptions.spatter import _box3, _emboss, _erode3
 
     g = torch.Generator().manual_seed(2)
     mask = torch.rand(2, 1, 17, 23, generator=g) > 0.3

@@ -15,7 +15,7 @@ import robustscope
 from conftest import write_colour_folder
 from robustscope.data.base import Dataset
 from robustscope.engine import RESULT_COLUMNS, ResultStore
-from robustscope.engine.result_store import package_versions
+from robustscope.engine.result_schema import package_versions
 from robustscope.models.base import Model
 from robustscope.shifts.registry import load_shift
 from robustscope.suites import AxisSpec, SuiteSpec, run_suite

@@ -22,22 +22,18 @@ from robustscope.data.benchmarks.geode import load_geode
 from robustscope.data.registry import load_dataset
 from robustscope.errors import LabelSpaceError, MissingDataError
 from robustscope.metrics.bootstrap import bootstrap_ci
+from robustscope.metrics.error_ratio import factor_error_ratio, factor_error_ratio_table
 from robustscope.metrics.geography import (
     disparity,
     disparity_ci,
-    effective_robustness,
-    factor_error_ratio,
-    factor_error_ratio_table,
     group_accuracy,
     income_group,
     income_quartile_edges,
-    linear_fit,
     max_min_disparity,
     multilabel_topk_correct,
     parse_index_set,
-    progress_gap,
-    progress_slopes,
 )
+from robustscope.metrics.progress import effective_robustness, linear_fit, progress_gap, progress_slopes
 from robustscope.models import Model, Preprocessing
 from robustscope.models.labels import imagenet_classes, imagenet_wnids
 from robustscope.suites import load_suite, run_suite

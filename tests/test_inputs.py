@@ -23,7 +23,7 @@ from torch import nn
 from robustscope.cli import build_parser
 from robustscope.data import Dataset, read_image
 from robustscope.engine import PredictionStore, Runner
-from robustscope.engine.runner import label_mapping
+from robustscope.engine.label_space import label_mapping
 from robustscope.errors import BadImageError, CheckpointError, LabelSpaceError, RobustscopeError
 from robustscope.models import Model, Preprocessing
 from robustscope.models.registry import load_model

@@ -314,7 +314,7 @@ def test_imagenet_models_accept_wordnet_id_folders(tmp_path: Path) -> None:
     from PIL import Image
 
     from robustscope.data.folder import load_folder
-    from robustscope.engine.runner import label_mapping
+    from robustscope.engine.label_space import label_mapping
     for wnid in ("n01440764", "n02099601"):  # tench (0) and golden retriever (207)
         (tmp_path / wnid).mkdir()
         Image.new("RGB", (8, 8)).save(tmp_path / wnid / "a.JPEG")

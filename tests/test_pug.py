@@ -27,8 +27,8 @@ from robustscope.data.benchmarks.pug import (
     load_pug_imagenet,
     load_pug_spar,
     spar_columns,
-    spar_task,
 )
+from robustscope.data.benchmarks.pug_spar import spar_task
 from robustscope.data.registry import load_dataset
 from robustscope.data.splits import HeldOut, choose_held_out, factor_held_out_split, held_out_mask
 from robustscope.errors import MissingDataError, SpecError

@@ -15,7 +15,8 @@ from robustscope.shifts import SHIFTS, Shift, canonical_spec, load_shift, parse_
 from robustscope.shifts.attacks import FGSM, PGD
 from robustscope.shifts.background import BackgroundSwap
 from robustscope.shifts.corruptions import Corruption
-from robustscope.shifts.spec import REQUIRED, Param, bind_spec, write_spec
+from robustscope.shifts.params import REQUIRED, Param
+from robustscope.shifts.spec import bind_spec, write_spec
 
 HAVE_AUTOATTACK = importlib.util.find_spec("pyautoattack") is not None
 

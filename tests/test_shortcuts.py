@@ -252,7 +252,8 @@ def _bbox(mask_path: Path) -> tuple[float, float, int]:
 
 def test_synthetic_urbancars_on_the_tiny_world(reference: tuple[Workspace, Path], tmp_path: Path) -> None:
     from robustscope.synth import load_spec
-    from robustscope.synth.urbancars import BACKGROUND_FAMILIES, build_synthetic_urbancars, default_design
+    from robustscope.synth.urbancars import build_synthetic_urbancars
+    from robustscope.synth.urbancars_design import BACKGROUND_FAMILIES, default_design
 
     ws, _ = reference
     root = build_synthetic_urbancars("tiny", ws.renders, workers=1, progress=False)  # the cached build

@@ -11,7 +11,7 @@ import pandas as pd
 
 from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
-from robustscope.engine.result_store import package_versions
+from robustscope.engine.result_schema import package_versions
 from robustscope.errors import LabelSpaceError, MissingDataError, OptionError
 from robustscope.models.base import Model
 from robustscope.shifts.base import Shift

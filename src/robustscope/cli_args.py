@@ -7,7 +7,21 @@ never starts with ``--batch-size 0`` or ``--n-resamples -5``.
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+N = TypeVar("N", int, float)
+
+
+def _number(text: str, convert: Callable[[str], N], accept: Callable[[N], bool], expected: str) -> N:
+    """``convert(text)`` when it reads and ``accept`` s it; else the usage error ``expected …, got 'text'``."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -21,13 +35,7 @@ def positive_int(text: str) -> int:
         ...
         argparse.ArgumentTypeError: expected a positive integer, got '0'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _number(text, int, lambda value: value >= 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
@@ -41,13 +49,7 @@ def non_negative_int(text: str) -> int:
         ...
         argparse.ArgumentTypeError: expected an integer >= 0, got '-5'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return _number(text, int, lambda value: value >= 0, "an integer >= 0")
 
 
 def positive_float(text: str) -> float:
@@ -61,13 +63,7 @@ def positive_float(text: str) -> float:
         ...
         argparse.ArgumentTypeError: expected a number > 0, got 'nan'
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+    return _number(text, float, lambda value: 0 < value < float("inf"), "a number > 0")
 
 
 def probability(text: str) -> float:
@@ -81,13 +77,7 @@ def probability(text: str) -> float:
         ...
         argparse.ArgumentTypeError: expected a number between 0 and 1 (e.g. 0.05), got '5'
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (e.g. 0.05), got {text!r}")
-    return value
+    return _number(text, float, lambda value: 0 < value < 1, "a number between 0 and 1 (e.g. 0.05)")
 
 
 class OneLineParser(argparse.ArgumentParser):

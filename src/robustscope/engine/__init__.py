@@ -8,18 +8,13 @@ Example:
 
 from robustscope.engine.evaluation import Evaluation
 from robustscope.engine.fingerprint import STORE_FORMAT_VERSION, prediction_key
+from robustscope.engine.label_space import label_mapping
 from robustscope.engine.prediction_store import PredictionStore
 from robustscope.engine.predictions import Predictions
-from robustscope.engine.result_store import RESULT_COLUMNS, SCHEMA_VERSION, ResultStore
-from robustscope.engine.runner import (
-    Runner,
-    RunResult,
-    ShardOutcome,
-    ShardTask,
-    execute_task,
-    execute_tasks,
-    label_mapping,
-)
+from robustscope.engine.result_schema import RESULT_COLUMNS, SCHEMA_VERSION
+from robustscope.engine.result_store import ResultStore
+from robustscope.engine.runner import Runner, RunResult
+from robustscope.engine.shard_tasks import ShardOutcome, ShardTask, execute_task, execute_tasks
 
 __all__ = [
     "RESULT_COLUMNS",

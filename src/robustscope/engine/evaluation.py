@@ -2,7 +2,7 @@
 
 :func:`robustscope.evaluate` and every suite axis (:mod:`robustscope.suites`) go through one
 :class:`Evaluation`, so a result row is completed in one place: the same columns
-(:data:`~robustscope.engine.result_store.RESULT_COLUMNS`), the same fingerprints, the same package versions.
+(:data:`~robustscope.engine.result_schema.RESULT_COLUMNS`), the same fingerprints, the same package versions.
 
 An :class:`Evaluation` holds one model and one :class:`~robustscope.engine.runner.Runner` and owns
 
@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from robustscope.engine.label_space import to_dataset_space
-from robustscope.engine.result_store import ResultStore, package_versions
+from robustscope.engine.result_schema import package_versions
+from robustscope.engine.result_store import ResultStore
 from robustscope.metrics.bootstrap import CI_METHOD, bootstrap_ci, percentile_interval
 from robustscope.metrics.registry import compute_metrics
 from robustscope.metrics.slicing import slicing_frame

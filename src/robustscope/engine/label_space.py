@@ -1,14 +1,16 @@
-"""Predictions in a dataset's own label space, for datasets whose classes are sets of model labels.
+"""A dataset's classes in a model's label space: the Runner's class → logit mapping, and label sets.
 
-A dataset declares ``metadata["label_sets"]`` (class name → model labels: logit indices or label
-names) and ``metadata["set_reduction"]`` (see :mod:`robustscope.metrics.label_space`). The Runner stores
-the model's full logits; :func:`to_dataset_space` reduces them at metric time, so a new mapping never
-re-runs the model.
+:func:`label_mapping` maps each dataset class to the model's logit of the same name before a run (the Runner
+stores labels as logit indices). A dataset whose classes are sets of model labels declares
+``metadata["label_sets"]`` (class name → model labels: logit indices or label names) and
+``metadata["set_reduction"]`` (see :mod:`robustscope.metrics.label_space`). The Runner stores the model's
+full logits; :func:`to_dataset_space` reduces them at metric time, so a new mapping never re-runs the model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,9 +18,54 @@ from robustscope.data.base import Dataset
 from robustscope.engine.predictions import Predictions
 from robustscope.errors import LabelSpaceError
 from robustscope.metrics.label_space import reduce_logits
+from robustscope.registry import suggest
+
+if TYPE_CHECKING:
+    from robustscope.models.base import Model
 
 #: The class name of the extra column ``top1_in_set`` adds (top-1 outside every set).
 OTHER_CLASS = "(other)"
+
+
+def label_mapping(model: Model, dataset: Dataset) -> tuple[int, ...]:
+    """Map each dataset class (by name) to the model's logit index; raise for unknown used classes.
+
+    Classes no sample uses map to ``-1`` rather than failing, so a subset of a dataset keeps
+    working with a model that only knows the classes that remain. Datasets scored through label
+    sets (``metadata["label_sets"]``), used as out-of-distribution data (``metadata["ood"]``), or whose
+    labels an axis scores itself (``metadata["external_labels"]``, e.g. per-image ImageNet index sets)
+    map unknown classes to ``-1`` without failing.
+
+    Example:
+        >>> import pandas as pd
+        >>> from torch import nn
+        >>> from robustscope.models import Model, Preprocessing
+        >>> model = Model.from_module(nn.Identity(), preprocessing=Preprocessing(8, 1.0), labels=["dog", "cat"])
+        >>> data = Dataset("toy", ".", ["cat", "dog"],
+        ...                pd.DataFrame({"sample_id": ["a"], "path": ["a.png"], "label": [1]}))
+        >>> label_mapping(model, data)
+        (1, 0)
+    """
+    index = model.label_index()
+    if any(dataset.metadata.get(k) for k in ("label_sets", "ood", "external_labels")):
+        # Scored through label sets at metric time (see engine.label_space), or not at all (OOD):
+        # the store keeps the model's full logits and -1 for classes outside its label space.
+        return tuple(index.get(name, -1) for name in dataset.classes)
+    used = set(np.unique(dataset.manifest["label"].to_numpy()).tolist())
+    missing = [name for i, name in enumerate(dataset.classes) if i in used and name not in index]
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        near = {m: suggest(m, model.labels) for m in missing[:5]}
+        near_text = "; ".join(f"{m!r} → {', '.join(map(repr, s))}" for m, s in near.items() if s)
+        some_labels = ", ".join(repr(x) for x in model.labels[:8]) + (", …" if len(model.labels) > 8 else "")
+        raise LabelSpaceError(
+            f"dataset {dataset.name!r} has class(es) {shown} outside the label space of model {model.name!r} "
+            f"({model.label_space}, {model.num_classes} labels: {some_labels})"
+            + (f"; near misses: {near_text}" if near_text else "")
+            + ". Map the dataset's classes onto the model's labels (rename them, or use a label-space "
+            "mapping) or evaluate a model trained on these classes."
+        )
+    return tuple(index.get(name, -1) for name in dataset.classes)
 
 
 def has_label_sets(dataset: Dataset) -> bool:

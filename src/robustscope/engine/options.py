@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 
-from robustscope.engine.runner import BAD_IMAGE_POLICIES
+from robustscope.engine.image_loading import BAD_IMAGE_POLICIES
 from robustscope.errors import OptionError
 
 #: Device types robustscope runs on; torch knows more (``meta``, ``hpu``…), none of which computes logits here.

@@ -1,94 +1,33 @@
 """The Runner: one batched forward pass per (model, dataset, shift, seed), stored in resumable shards.
 
-Work is cut into :class:`ShardTask` s, plain picklable records that the module-level
-:func:`execute_task` turns into one Parquet shard each, so a distributed executor (Ray,
-multiprocessing) can run them anywhere that sees the store. :class:`Runner` plans the shards that
-are missing, runs them in-process, and loads the result.
+:class:`Runner` checks the label space, plans the shards that are missing as
+:class:`~robustscope.engine.shard_tasks.ShardTask` s (any executor can run them:
+:func:`~robustscope.engine.shard_tasks.execute_task`), runs them in-process with a progress bar, and loads
+the result.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.utils.data as tud
 
 from robustscope.data.base import Dataset
 from robustscope.data.content_index import ContentIndex
 from robustscope.engine.fingerprint import prediction_key
+from robustscope.engine.image_loading import BAD_IMAGE_POLICIES
+from robustscope.engine.label_space import label_mapping
 from robustscope.engine.prediction_store import PredictionStore, shard_ranges
 from robustscope.engine.predictions import Predictions
 from robustscope.engine.recipes import is_replaying
-from robustscope.errors import (
-    BadImageError,
-    CorruptStoreError,
-    LabelSpaceError,
-    NonFiniteLogitsError,
-    RobustscopeError,
-)
+from robustscope.engine.shard_tasks import ShardOutcome, ShardTask, execute_tasks
+from robustscope.errors import BadImageError, CorruptStoreError, RobustscopeError
 from robustscope.models.base import Model
-from robustscope.models.preprocessing import Preprocessing
-from robustscope.registry import suggest
 from robustscope.shifts.base import Identity, Shift
 
-BAD_IMAGE_POLICIES = ("raise", "skip")
-
-
-@dataclass(frozen=True, eq=False)
-class ShardTask:
-    """Everything needed to compute and store one shard, picklable for another process or host.
-
-    Attributes:
-        model, dataset, shift, seed: what is evaluated.
-        key: the prediction key (see :func:`robustscope.engine.prediction_key`).
-        shard_index: which shard; rows ``row_range = (start, stop)`` of the dataset's manifest.
-        label_map: dataset label index → model logit index (``-1`` for classes no sample uses).
-        batch_size, device, num_workers: how to compute it.
-        on_bad_image: ``"raise"`` or ``"skip"``.
-        max_image_pixels: images with more pixels are bad images (``None``: PIL's limit).
-        store_root: the :class:`PredictionStore` root the shard is written to.
-
-    Example:
-        >>> # tasks come from Runner.plan(); any executor can run them:
-        >>> # outcomes = [execute_task(t) for t in runner.plan(model, dataset)]
-    """
-
-    model: Model
-    dataset: Dataset
-    shift: Shift
-    seed: int
-    key: str
-    shard_index: int
-    row_range: tuple[int, int]
-    label_map: tuple[int, ...]
-    batch_size: int = 64
-    device: str = "cpu"
-    on_bad_image: str = "raise"
-    store_root: str = "."
-    num_workers: int = 0
-    max_image_pixels: int | None = None
-
-    @property
-    def num_rows(self) -> int:
-        """Rows of the manifest this shard covers (skipped bad images included)."""
-        return self.row_range[1] - self.row_range[0]
-
-
-@dataclass(frozen=True)
-class ShardOutcome:
-    """What executing one :class:`ShardTask` produced."""
-
-    key: str
-    shard_index: int
-    rows: int
-    bad_images: list[dict[str, str]]
-    path: str
-    seconds: float
+__all__ = ["RunResult", "Runner"]
 
 
 @dataclass
@@ -108,278 +47,6 @@ class RunResult:
     shards_computed: int
     shards_reused: int
     bad_images: list[str] = field(default_factory=list)
-
-
-# -- label space ------------------------------------------------------------------------------------
-def label_mapping(model: Model, dataset: Dataset) -> tuple[int, ...]:
-    """Map each dataset class (by name) to the model's logit index; raise for unknown used classes.
-
-    Classes no sample uses map to ``-1`` rather than failing, so a subset of a dataset keeps
-    working with a model that only knows the classes that remain. Datasets scored through label
-    sets (``metadata["label_sets"]``), used as out-of-distribution data (``metadata["ood"]``), or whose
-    labels an axis scores itself (``metadata["external_labels"]``, e.g. per-image ImageNet index sets)
-    map unknown classes to ``-1`` without failing.
-
-    Example:
-        >>> import pandas as pd
-        >>> from torch import nn
-        >>> model = Model.from_module(nn.Identity(), preprocessing=Preprocessing(8, 1.0), labels=["dog", "cat"])
-        >>> data = Dataset("toy", ".", ["cat", "dog"],
-        ...                pd.DataFrame({"sample_id": ["a"], "path": ["a.png"], "label": [1]}))
-        >>> label_mapping(model, data)
-        (1, 0)
-    """
-    index = model.label_index()
-    if any(dataset.metadata.get(k) for k in ("label_sets", "ood", "external_labels")):
-        # Scored through label sets at metric time (see engine.label_space), or not at all (OOD):
-        # the store keeps the model's full logits and -1 for classes outside its label space.
-        return tuple(index.get(name, -1) for name in dataset.classes)
-    used = set(np.unique(dataset.manifest["label"].to_numpy()).tolist())
-    missing = [name for i, name in enumerate(dataset.classes) if i in used and name not in index]
-    if missing:
-        shown = ", ".join(repr(m) for m in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        near = {m: suggest(m, model.labels) for m in missing[:5]}
-        near_text = "; ".join(f"{m!r} → {', '.join(map(repr, s))}" for m, s in near.items() if s)
-        some_labels = ", ".join(repr(x) for x in model.labels[:8]) + (", …" if len(model.labels) > 8 else "")
-        raise LabelSpaceError(
-            f"dataset {dataset.name!r} has class(es) {shown} outside the label space of model {model.name!r} "
-            f"({model.label_space}, {model.num_classes} labels: {some_labels})"
-            + (f"; near misses: {near_text}" if near_text else "")
-            + ". Map the dataset's classes onto the model's labels (rename them, or use a label-space "
-            "mapping) or evaluate a model trained on these classes."
-        )
-    return tuple(index.get(name, -1) for name in dataset.classes)
-
-
-# -- image loading (runs in DataLoader workers) -------------------------------------------------------
-class _RowImages(tud.Dataset):
-    """Decoded, preprocessed images of some manifest rows; bad files come back as data, not exceptions.
-
-    DataLoader workers cannot re-raise :class:`BadImageError` faithfully (it takes two arguments),
-    so the error travels as ``(path, message)`` and is raised or recorded in the main process.
-    """
-
-    def __init__(self, dataset: Dataset, preprocessing: Preprocessing, max_pixels: int | None = None):
-        self.dataset = dataset
-        self.preprocessing = preprocessing
-        self.max_pixels = max_pixels
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, row: int) -> tuple[int, torch.Tensor | None, str | None, str | None]:
-        try:
-            image = self.dataset.load_image(row, max_pixels=self.max_pixels)
-        except BadImageError as err:
-            return row, None, str(err.path), str(err)
-        return row, self.preprocessing.to_tensor(image), None, None
-
-
-_Batch = tuple[list[int], "torch.Tensor | None", list[tuple[int, str, str]]]
-
-
-def _collate(items: Sequence[tuple[int, torch.Tensor | None, str | None, str | None]]) -> _Batch:
-    rows = [row for row, tensor, _, _ in items if tensor is not None]
-    tensors = [tensor for _, tensor, _, _ in items if tensor is not None]
-    bad = [(row, path or "", message or "") for row, tensor, path, message in items if tensor is None]
-    return rows, (torch.stack(tensors) if tensors else None), bad
-
-
-def _worker_init(_: int) -> None:
-    # Decoding workers should not each spin up a full intra-op thread pool.
-    torch.set_num_threads(1)
-
-
-def _bad_image_error(path: str, message: str) -> BadImageError:
-    """Rebuild a BadImageError from its message without appending the hint a second time."""
-    err = BadImageError.__new__(BadImageError)
-    Exception.__init__(err, message)
-    err.path = path
-    return err
-
-
-def _batches(tasks: Sequence[ShardTask]) -> list[list[int]]:
-    # Batches never cross a shard boundary, so a shard's batches (and so its logits, bit for bit)
-    # do not depend on which other shards are computed in the same call.
-    batches: list[list[int]] = []
-    for task in tasks:
-        start, stop = task.row_range
-        batches.extend(list(range(b, min(b + task.batch_size, stop))) for b in range(start, stop, task.batch_size))
-    return batches
-
-
-def _check_same_run(tasks: Sequence[ShardTask]) -> None:
-    first = tasks[0]
-    for task in tasks[1:]:
-        same = (
-            task.model is first.model
-            and task.dataset is first.dataset
-            and task.shift is first.shift
-            and (task.key, task.seed, task.device, task.batch_size, task.on_bad_image, task.store_root,
-                 task.max_image_pixels)
-            == (first.key, first.seed, first.device, first.batch_size, first.on_bad_image, first.store_root,
-                first.max_image_pixels)
-        )
-        if not same:
-            raise ValueError("execute_tasks: all tasks must come from one Runner.plan() call")
-
-
-def execute_task(task: ShardTask, on_progress: Callable[[int], None] | None = None) -> ShardOutcome:
-    """Compute one shard and write it atomically to the task's store; module-level so it pickles.
-
-    Example:
-        >>> # with Ray: ray.get([ray.remote(execute_task).remote(t) for t in runner.plan(m, d)])
-    """
-    # Drain the generator so its cleanup (restoring the model's train mode) runs now.
-    (outcome,) = list(execute_tasks([task], on_progress))
-    return outcome
-
-
-def execute_tasks(
-    tasks: Sequence[ShardTask], on_progress: Callable[[int], None] | None = None
-) -> Iterator[ShardOutcome]:
-    """Compute several shards of one run with a single DataLoader; yields each shard once written.
-
-    Sharing the loader keeps decoding workers busy across shard boundaries instead of restarting
-    them per shard. Each shard is written as soon as its last batch is done, so a crash loses at
-    most the shard in progress.
-    """
-    if not tasks:
-        return
-    _check_same_run(tasks)
-    first = tasks[0]
-    if first.on_bad_image not in BAD_IMAGE_POLICIES:
-        raise ValueError(f"on_bad_image must be one of {BAD_IMAGE_POLICIES}, got {first.on_bad_image!r}")
-    model, dataset, device = first.model, first.dataset, torch.device(first.device)
-    store = PredictionStore(first.store_root)
-    label_map = np.asarray(first.label_map, dtype=np.int64)
-    sample_ids = dataset.manifest["sample_id"].to_numpy()
-    dataset_labels = dataset.manifest["label"].to_numpy()
-    factor_frame = dataset.manifest[dataset.factor_columns]
-    loader = tud.DataLoader(
-        _RowImages(dataset, model.preprocessing, first.max_image_pixels),
-        batch_sampler=_batches(tasks),
-        num_workers=first.num_workers,
-        collate_fn=_collate,
-        worker_init_fn=_worker_init if first.num_workers > 0 else None,
-        pin_memory=device.type == "cuda",
-    )
-    was_training = model.training
-    model.eval().to(device)
-    task_iter = iter(tasks)
-    task = next(task_iter)
-    rows: list[int] = []
-    logits_parts: list[np.ndarray] = []
-    bad_records: list[dict[str, str]] = []
-    started = time.perf_counter()
-    try:
-        for batch_rows, images, bad in loader:
-            for row, path, message in bad:
-                if first.on_bad_image == "raise":
-                    raise _bad_image_error(path, message)
-                bad_records.append({"sample_id": str(sample_ids[row]), "path": path, "reason": message})
-            if images is not None:
-                ids = [str(s) for s in sample_ids[batch_rows]]
-                # Attacks need the true labels as logit indices (the same ones the shard stores).
-                labels = torch.from_numpy(label_map[dataset_labels[batch_rows]]) if first.shift.needs_model else None
-                logits_parts.append(_forward(model, first.shift, images, ids, first.seed, device, dataset, labels))
-                rows.extend(batch_rows)
-            if on_progress is not None:
-                on_progress(len(batch_rows) + len(bad))
-            last_row = max([*batch_rows, *(b[0] for b in bad)])
-            if last_row == task.row_range[1] - 1:  # this shard's last batch
-                yield _write_shard(
-                    store,
-                    task,
-                    rows,
-                    logits_parts,
-                    bad_records,
-                    sample_ids,
-                    dataset_labels,
-                    label_map,
-                    factor_frame,
-                    model.num_classes,
-                    time.perf_counter() - started,
-                )
-                rows, logits_parts, bad_records = [], [], []
-                started = time.perf_counter()
-                task = next(task_iter, task)
-    finally:
-        model.train(was_training)
-
-
-def _forward(
-    model: Model,
-    shift: Shift,
-    images: torch.Tensor,
-    ids: list[str],
-    seed: int,
-    device: torch.device,
-    dataset: Dataset,
-    labels: torch.Tensor | None = None,
-) -> np.ndarray:
-    images = images.to(device, non_blocking=True)
-    if device.type == "cuda":
-        images = images.contiguous(memory_format=torch.channels_last)
-    if shift.needs_model:
-        # An attack differentiates through the model, so it runs before (outside) inference mode.
-        with torch.enable_grad():
-            assert labels is not None
-            images = shift(images, ids, seed, model=model, labels=labels.to(device)).detach()
-    return _logits(model, shift, images, ids, seed, dataset)
-
-
-# inference_mode only around the forward: execute_tasks is a generator, and a mode held across its
-# yields would leak into the caller's code.
-@torch.inference_mode()
-def _logits(
-    model: Model, shift: Shift, images: torch.Tensor, ids: list[str], seed: int, dataset: Dataset
-) -> np.ndarray:
-    if type(shift) is not Identity and not shift.needs_model:  # skip a no-op clamp pass over every clean batch
-        images = shift(images, ids, seed)
-    logits = model(images).float()
-    if logits.ndim != 2 or logits.shape != (len(ids), model.num_classes):
-        raise LabelSpaceError(
-            f"model {model.name!r} returned logits of shape {tuple(logits.shape)} for a batch of {len(ids)} "
-            f"images, but it declares {model.num_classes} labels; fix its labels=[...] or its head"
-        )
-    finite = torch.isfinite(logits).all(dim=1)
-    if not bool(finite.all()):
-        offending = [ids[i] for i in torch.nonzero(~finite).flatten().tolist()]
-        raise NonFiniteLogitsError(
-            f"model {model.name!r} produced NaN/inf logits on dataset {dataset.name!r} under shift "
-            f"{shift.spec()!r} for {len(offending)} sample(s), first: {offending[:5]}. Hint: check the "
-            "weights for NaNs (a diverged checkpoint), that inputs are [0,1] pixels (normalisation is "
-            "inside the model), and half-precision overflow; compare with device='cpu' in float32."
-        )
-    return logits.cpu().numpy()
-
-
-def _write_shard(
-    store: PredictionStore,
-    task: ShardTask,
-    rows: list[int],
-    logits_parts: list[np.ndarray],
-    bad_records: list[dict[str, str]],
-    sample_ids: np.ndarray,
-    dataset_labels: np.ndarray,
-    label_map: np.ndarray,
-    factor_frame: Any,
-    num_classes: int,
-    seconds: float,
-) -> ShardOutcome:
-    logits = np.concatenate(logits_parts) if logits_parts else np.zeros((0, num_classes), np.float32)
-    path = store.write_shard(
-        task.key,
-        task.shard_index,
-        sample_ids[rows],
-        label_map[dataset_labels[rows]],
-        logits,
-        factor_frame.iloc[rows],
-        bad_images=bad_records,
-        row_range=task.row_range,
-    )
-    return ShardOutcome(task.key, task.shard_index, len(rows), list(bad_records), str(path), seconds)
 
 
 def _describe(model: Model, fingerprint: str) -> dict[str, Any]:

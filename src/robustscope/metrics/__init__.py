@@ -20,8 +20,9 @@ from robustscope.metrics.classification import (
     reliability_curve,
     softmax,
 )
+from robustscope.metrics.metric import Metric
 from robustscope.metrics.ood import aupr, auroc, fpr_at_tpr, ood_score
-from robustscope.metrics.registry import METRIC_COLUMNS, METRICS, Metric, compute_metrics, get_metric
+from robustscope.metrics.registry import METRIC_COLUMNS, METRICS, compute_metrics, get_metric
 
 __all__ = [
     "METRICS",

@@ -1,25 +1,16 @@
-"""Geographic and income robustness: multi-label top-k, group accuracies, disparities, progress gap, factor error ratio.
+"""Geographic and income robustness: multi-label top-k, accuracy per group, disparities between groups.
 
-Pure numpy/pandas functions behind the ``geography`` axis (:mod:`robustscope.suites.geography`).
+Pure numpy/pandas functions behind the ``geography`` axis (:mod:`robustscope.suites.geography`); the axis's
+other two measures have their own modules: the progress gap and effective robustness across models
+(:mod:`robustscope.metrics.progress`) and the Dollar Street factor error ratio
+(:mod:`robustscope.metrics.error_ratio`).
 
-* M. Richards, P. Kirichenko, D. Bouchacourt, M. Ibrahim, "Does Progress On Object Recognition Benchmarks
-  Improve Real-World Generalization?", 2023 (arXiv:2307.13136; code ``facebookresearch/Geographic_Generalization``).
-  An image of Dollar Street or GeoDE carries a *set* of ImageNet-1k indices; it is correct at top-k if any of
-  the model's k highest-scoring classes lies in the set (the authors' ``len(set(y) & set(topk)) > 0``).
-  Accuracy is reported per region and per income group; the **disparity** between regions is
-  acc(Europe) − acc(Africa), and also max − min over regions.
-  The **progress gap** compares, across many models, how fast a benchmark's accuracy grows with ImageNet
-  accuracy: the slope of a least-squares line of benchmark accuracy on ImageNet accuracy, and the ratio of the
-  slope on standard benchmarks (ImageNet-R, -Sketch, …) to the slope on a geographic one ("progress on ImageNet
-  results in up to 2.5x more progress on standard generalization benchmarks"). **Effective robustness** is a
-  model's residual from that line (Taori et al., NeurIPS 2020, who fit on logit-scaled axes; ``scale="logit"``).
-* L. Gustafson, M. Richards, M. Hall, C. Hazirbas, D. Bouchacourt, M. Ibrahim, "Pinpointing Why Object
-  Recognition Performance Degrades Across Income Levels and Geographies", 2023 (arXiv:2304.05391; code
-  ``facebookresearch/dollarstreet_factors``). Its **error ratio** of factor f for a group (an income bucket, a
-  region, a country, or all images) is (p_group(f) − p_total(f)) / p_total(f), where p_group(f) is f's share of
-  the factor annotations of the group's top-5 *mistakes* and p_total(f) its share over *all* annotated images;
-  factors counted 5 times or fewer are zeroed first (``ErrorRatio._compute_error_ratio`` and
-  ``filter_low_count_factors``).
+M. Richards, P. Kirichenko, D. Bouchacourt, M. Ibrahim, "Does Progress On Object Recognition Benchmarks Improve
+Real-World Generalization?", 2023 (arXiv:2307.13136; code ``facebookresearch/Geographic_Generalization``). An image
+of Dollar Street or GeoDE carries a *set* of ImageNet-1k indices; it is correct at top-k if any of the model's k
+highest-scoring classes lies in the set (the authors' ``len(set(y) & set(topk)) > 0``). Accuracy is reported per
+region and per income group; the **disparity** between regions is acc(Europe) − acc(Africa), and also max − min
+over regions.
 
 Income groups follow Richards et al.'s paper-time code (``facebookresearch/Geographic_Generalization`` commit
 983f5fafc14458c43e0dd17099df4cf2268c3685, ``datasets/dollarstreet_kaggle.py``, ``categorize_income``): monthly
@@ -28,14 +19,13 @@ of Dollar Street's ImageNet train and test CSVs together. The authors name the b
 here they are ``low``, ``low-mid``, ``mid-high`` and ``high``. The edges are a parameter (``income_group(...,
 edges=)``, the loader's ``income_bins``, the ``geography`` suite's ``income_edges``).
 
-Confidence intervals are percentile bootstraps (Efron & Tibshirani 1993): over images for an accuracy, within
-each group separately (stratified) for a disparity between groups, and over models for slopes and the gap.
+Confidence intervals are percentile bootstraps (Efron & Tibshirani 1993): over images for an accuracy, and within
+each group separately (stratified) for a disparity between groups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -49,33 +39,31 @@ from robustscope.data.benchmarks.index_sets import (
     income_quartile_edges,
     parse_index_set,
 )
-from robustscope.metrics.bootstrap import bootstrap_ci, percentile_interval, resample_indices
+from robustscope.metrics.bootstrap import bootstrap_ci, percentile_interval
+
+# Re-exported for the suites that import them from here (suites/geography.py, suites/progress_gap.py); new code
+# imports them from their own modules.
+from robustscope.metrics.error_ratio import factor_error_ratio_table
+from robustscope.metrics.progress import effective_robustness, progress_gap, progress_slopes
 
 __all__ = [
     "INCOME_GROUPS",
     "PAPER_INCOME_EDGES",
-    "LinearFit",
-    "ProgressGap",
     "disparity",
     "disparity_ci",
     "effective_robustness",
-    "factor_error_ratio",
     "factor_error_ratio_table",
     "format_index_set",
     "group_accuracy",
     "income_edges_for",
     "income_group",
     "income_quartile_edges",
-    "linear_fit",
     "max_min_disparity",
     "multilabel_topk_correct",
     "parse_index_set",
     "progress_gap",
     "progress_slopes",
 ]
-
-#: Columns of a progress table (one row per model and benchmark).
-PROGRESS_COLUMNS = ("model", "imagenet_acc", "benchmark", "acc")
 
 
 # -- per-image index sets ------------------------------------------------------------------------------
@@ -207,299 +195,3 @@ def disparity_ci(
     table = np.stack(columns, axis=1)
     dist = np.array([statistic(dict(zip(names, row, strict=True))) for row in table], dtype=np.float64)
     return percentile_interval(dist)
-
-
-# -- Dollar Street factor error ratio ------------------------------------------------------------------
-def factor_error_ratio(
-    factors: pd.DataFrame | np.ndarray,
-    mistakes: np.ndarray,
-    group: np.ndarray | None = None,
-    min_count: int = 5,
-    names: Sequence[str] | None = None,
-) -> pd.Series:
-    """(p_group(f) − p_total(f)) / p_total(f) over factor shares (Gustafson et al. 2023, ``ErrorRatio``).
-
-    p_group(f) is factor f's share of the factor annotations of the *mistakes* in ``group`` (all images when
-    ``group`` is None); p_total(f) its share of the annotations of *all* images. Counts of ``min_count`` or less
-    are set to 0 before the shares are taken, as the authors' ``filter_low_count_factors`` does (``<= 5``).
-    Positive: the factor is over-represented among the group's mistakes. NaN where p_total(f) is 0 or the
-    group has no counted factor among its mistakes. Sorted by decreasing ratio, as the authors sort.
-
-    Args:
-        factors: ``[N, F]`` 0/1 annotations (a DataFrame's columns are the factor names).
-        mistakes: ``[N]`` booleans, ``True`` where the model is wrong (the authors use top-5).
-        group: ``[N]`` booleans selecting the group (an income bucket, a region, a country), or None.
-        min_count: the low-count filter.
-        names: factor names for an array ``factors``.
-
-    Example:
-        >>> f = pd.DataFrame({"texture": [1] * 8 + [0] * 8, "pose": [0] * 8 + [1] * 8})
-        >>> wrong = np.array([True] * 6 + [False] * 2 + [True] * 2 + [False] * 6)
-        >>> factor_error_ratio(f, wrong, min_count=0).round(3).to_dict()
-        {'texture': 0.5, 'pose': -0.5}
-    """
-    if isinstance(factors, pd.DataFrame):
-        table = factors.to_numpy(dtype=np.float64)
-        columns = [str(c) for c in factors.columns]
-    else:
-        table = np.asarray(factors, dtype=np.float64)
-        if table.ndim != 2:
-            raise ValueError(f"factors must be [N, F], got shape {table.shape}")
-        columns = [str(n) for n in names] if names is not None else [f"factor_{i}" for i in range(table.shape[1])]
-    mistakes = np.asarray(mistakes, dtype=bool)
-    if mistakes.shape != (table.shape[0],):
-        raise ValueError(f"mistakes must be [N={table.shape[0]}], got shape {mistakes.shape}")
-    chosen = mistakes if group is None else mistakes & np.asarray(group, dtype=bool)
-    counts_group = table[chosen].sum(axis=0)
-    counts_total = table.sum(axis=0)
-    counts_group[counts_group <= min_count] = 0.0
-    counts_total[counts_total <= min_count] = 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share_group = counts_group / counts_group.sum()
-        share_total = counts_total / counts_total.sum()
-        ratio = (share_group - share_total) / share_total
-    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
-    return pd.Series(ratio, index=columns, name="error_ratio").sort_values(ascending=False, na_position="last")
-
-
-def _ratios(counts_group: np.ndarray, counts_total: np.ndarray, min_count: int) -> np.ndarray:
-    """Row-wise error ratios of ``[R, F]`` factor counts (the same arithmetic as :func:`factor_error_ratio`)."""
-    counts_group = np.where(counts_group <= min_count, 0.0, counts_group)
-    counts_total = np.where(counts_total <= min_count, 0.0, counts_total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share_group = counts_group / counts_group.sum(axis=1, keepdims=True)
-        share_total = counts_total / counts_total.sum(axis=1, keepdims=True)
-        ratio = (share_group - share_total) / share_total
-    return np.where(np.isfinite(ratio), ratio, np.nan)
-
-
-def factor_error_ratio_table(
-    factors: pd.DataFrame,
-    mistakes: np.ndarray,
-    group: np.ndarray | None = None,
-    min_count: int = 5,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """:func:`factor_error_ratio` per factor with a percentile-bootstrap CI over images.
-
-    Each resample draws the annotated images with replacement (as :func:`~robustscope.metrics.bootstrap.
-    bootstrap_ci` with the same seed would) and recomputes both shares from the drawn images, so the CI covers
-    the group's mistakes and the overall factor distribution together. Returns ``factor, value, ci_low, ci_high,
-    n_mistakes`` in the order of :func:`factor_error_ratio` (decreasing ratio).
-
-    Example:
-        >>> f = pd.DataFrame({"texture": [1] * 8 + [0] * 8, "pose": [0] * 8 + [1] * 8})
-        >>> wrong = np.array([True] * 6 + [False] * 2 + [True] * 2 + [False] * 6)
-        >>> t = factor_error_ratio_table(f, wrong, min_count=0, n_resamples=200)
-        >>> t["factor"].tolist(), t["value"].round(3).tolist(), bool(t["ci_low"].iloc[0] < 0.5 < t["ci_high"].iloc[0])
-        (['texture', 'pose'], [0.5, -0.5], True)
-    """
-    values = factor_error_ratio(factors, mistakes, group, min_count)
-    table = factors.to_numpy(dtype=np.float64)
-    chosen = np.asarray(mistakes, dtype=bool) if group is None else np.asarray(mistakes, bool) & np.asarray(group, bool)
-    low = pd.Series(np.nan, index=values.index)
-    high = pd.Series(np.nan, index=values.index)
-    n = table.shape[0]
-    if n_resamples > 0 and n > 0:
-        draws = []
-        for idx in resample_indices(n, int(n_resamples), seed):
-            weights = np.zeros((idx.shape[0], n))
-            np.add.at(weights, (np.arange(idx.shape[0])[:, None], idx), 1.0)
-            draws.append(_ratios((weights * chosen) @ table, weights @ table, min_count))
-        dist = np.concatenate(draws, axis=0)
-        columns = [str(c) for c in factors.columns]
-        for j, name in enumerate(columns):
-            low[name], high[name] = percentile_interval(dist[:, j])
-    return pd.DataFrame(
-        {
-            "factor": values.index.tolist(),
-            "value": values.to_numpy(),
-            "ci_low": low.reindex(values.index).to_numpy(),
-            "ci_high": high.reindex(values.index).to_numpy(),
-            "n_mistakes": int(chosen.sum()),
-        }
-    )
-
-
-# -- progress gap and effective robustness -------------------------------------------------------------
-class LinearFit(NamedTuple):
-    """A least-squares line ``y = slope · x + intercept`` with its Pearson correlation ``r`` and size ``n``."""
-
-    slope: float
-    intercept: float
-    r: float
-    n: int
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def linear_fit(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> LinearFit:
-    """Ordinary least squares of ``y`` on ``x``; NaNs with fewer than two distinct ``x``.
-
-    Example:
-        >>> linear_fit([0.5, 0.6, 0.7], [0.2, 0.25, 0.3])
-        LinearFit(slope=0.5, intercept=-0.05, r=1.0, n=3)
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if x.size < 2 or np.unique(x).size < 2:
-        return LinearFit(float("nan"), float("nan"), float("nan"), int(x.size))
-    dx, dy = x - x.mean(), y - y.mean()
-    slope = float((dx * dy).sum() / (dx * dx).sum())
-    intercept = float(y.mean() - slope * x.mean())
-    denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum())
-    r = float((dx * dy).sum() / denominator) if denominator > 0 else float("nan")
-    return LinearFit(round(slope, 12), round(intercept, 12), round(r, 12), int(x.size))
-
-
-def _check_progress_table(table: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in PROGRESS_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"a progress table needs columns {list(PROGRESS_COLUMNS)}; missing {missing}")
-    out = table[list(PROGRESS_COLUMNS)].copy()
-    out["imagenet_acc"] = pd.to_numeric(out["imagenet_acc"], errors="coerce")
-    out["acc"] = pd.to_numeric(out["acc"], errors="coerce")
-    return out.dropna(subset=["imagenet_acc", "acc"])
-
-
-def _per_model(table: pd.DataFrame, benchmarks: Sequence[str]) -> pd.DataFrame:
-    """Per model: ImageNet accuracy and the mean accuracy over ``benchmarks`` (models having all of them)."""
-    chosen = table[table["benchmark"].isin(benchmarks)]
-    wide = chosen.pivot_table(index="model", columns="benchmark", values="acc", aggfunc="mean")
-    wide = wide.reindex(columns=list(benchmarks)).dropna()
-    imagenet = chosen.groupby("model")["imagenet_acc"].mean()
-    return pd.DataFrame({"imagenet_acc": imagenet.reindex(wide.index), "acc": wide.mean(axis=1)})
-
-
-def _axes(x: np.ndarray, y: np.ndarray, scale: str) -> tuple[np.ndarray, np.ndarray]:
-    if scale == "linear":
-        return x, y
-    if scale == "logit":
-        return _logit(x), _logit(y)
-    raise ValueError(f"scale must be 'linear' or 'logit', got {scale!r}")
-
-
-def progress_slopes(
-    table: pd.DataFrame, n_resamples: int = 1000, seed: int = 0, scale: Literal["linear", "logit"] = "linear"
-) -> pd.DataFrame:
-    """Per benchmark, the line of benchmark accuracy on ImageNet accuracy across models (Richards et al. 2023).
-
-    Args:
-        table: one row per (model, benchmark): ``model, imagenet_acc, benchmark, acc``.
-        n_resamples: bootstrap resamples *of models* for the slope's CI (0: none).
-        scale: ``linear`` (accuracies as they are) or ``logit`` (both axes logit-scaled, Taori et al. 2020).
-
-    Returns:
-        ``benchmark, slope, slope_ci_low, slope_ci_high, intercept, r, n_models`` (benchmarks in first-seen order).
-
-    Example:
-        >>> t = pd.DataFrame({"model": ["a", "b", "c"] * 2, "imagenet_acc": [0.6, 0.7, 0.8] * 2,
-        ...                   "benchmark": ["r"] * 3 + ["ds"] * 3, "acc": [0.3, 0.5, 0.7, 0.50, 0.52, 0.54]})
-        >>> progress_slopes(t, n_resamples=0)[["benchmark", "slope", "n_models"]].values.tolist()
-        [['r', 2.0, 3], ['ds', 0.2, 3]]
-    """
-    table = _check_progress_table(table)
-    records = []
-    for benchmark in pd.unique(table["benchmark"]):
-        data = _per_model(table, [benchmark])
-        x, y = _axes(data["imagenet_acc"].to_numpy(), data["acc"].to_numpy(), scale)
-        fit = linear_fit(x, y)
-        ci = (np.nan, np.nan)
-        if n_resamples > 0 and fit.n >= 2:
-            ci = bootstrap_ci(lambda a, b: linear_fit(a, b).slope, x, y, n_resamples=n_resamples, seed=seed)
-        records.append(
-            {
-                "benchmark": str(benchmark),
-                "slope": fit.slope,
-                "slope_ci_low": ci[0],
-                "slope_ci_high": ci[1],
-                "intercept": fit.intercept,
-                "r": fit.r,
-                "n_models": fit.n,
-            }
-        )
-    return pd.DataFrame(
-        records, columns=["benchmark", "slope", "slope_ci_low", "slope_ci_high", "intercept", "r", "n_models"]
-    )
-
-
-class ProgressGap(NamedTuple):
-    """The ratio of slopes ``slope_reference / slope_target`` with its bootstrap CI over models."""
-
-    value: float
-    ci: tuple[float, float]
-    slope_reference: float
-    slope_target: float
-    n_models: int
-
-
-def progress_gap(
-    table: pd.DataFrame,
-    reference: str | Sequence[str],
-    target: str | Sequence[str],
-    n_resamples: int = 1000,
-    seed: int = 0,
-    scale: Literal["linear", "logit"] = "linear",
-) -> ProgressGap:
-    """Progress gap = slope(reference) / slope(target) of accuracy vs ImageNet accuracy (Richards et al. 2023).
-
-    With ``reference`` the standard benchmarks (ImageNet-R, -Sketch, …; their per-model mean when several) and
-    ``target`` a geographic one (Dollar Street, GeoDE), a gap of 2.5 means a point of ImageNet accuracy buys 2.5
-    times more accuracy on the standard benchmarks than on the geographic one. Only models with every named
-    benchmark are used; the CI resamples those models (paired: both lines are refitted on the same resample).
-
-    Example:
-        >>> t = pd.DataFrame({"model": ["a", "b", "c"] * 2, "imagenet_acc": [0.6, 0.7, 0.8] * 2,
-        ...                   "benchmark": ["r"] * 3 + ["ds"] * 3, "acc": [0.3, 0.5, 0.7, 0.50, 0.52, 0.54]})
-        >>> round(progress_gap(t, "r", "ds", n_resamples=0).value, 6)
-        10.0
-    """
-    table = _check_progress_table(table)
-    ref = [reference] if isinstance(reference, str) else list(reference)
-    tgt = [target] if isinstance(target, str) else list(target)
-    a, b = _per_model(table, ref), _per_model(table, tgt)
-    models = a.index.intersection(b.index)
-    xa, ya = _axes(a.loc[models, "imagenet_acc"].to_numpy(), a.loc[models, "acc"].to_numpy(), scale)
-    xb, yb = _axes(b.loc[models, "imagenet_acc"].to_numpy(), b.loc[models, "acc"].to_numpy(), scale)
-
-    def ratio(xa_: np.ndarray, ya_: np.ndarray, xb_: np.ndarray, yb_: np.ndarray) -> float:
-        bottom = linear_fit(xb_, yb_).slope
-        return float(linear_fit(xa_, ya_).slope / bottom) if bottom and np.isfinite(bottom) else float("nan")
-
-    slope_a, slope_b = linear_fit(xa, ya).slope, linear_fit(xb, yb).slope
-    value = ratio(xa, ya, xb, yb)
-    ci = (np.nan, np.nan)
-    if n_resamples > 0 and len(models) >= 2:
-        ci = bootstrap_ci(ratio, xa, ya, xb, yb, n_resamples=n_resamples, seed=seed)
-    return ProgressGap(value, (float(ci[0]), float(ci[1])), slope_a, slope_b, len(models))
-
-
-def effective_robustness(table: pd.DataFrame, scale: Literal["linear", "logit"] = "linear") -> pd.DataFrame:
-    """Each model's residual from its benchmark's line of accuracy on ImageNet accuracy (fit over all models).
-
-    Effective robustness (Taori et al., NeurIPS 2020; used by Richards et al. 2023): acc − (slope · imagenet_acc +
-    intercept), on the chosen ``scale`` (with ``logit`` the residual is in logit units). Positive: more robust
-    than ImageNet accuracy predicts. Returns the table with ``predicted`` and ``effective_robustness`` columns.
-
-    Example:
-        >>> t = pd.DataFrame({"model": ["a", "b", "c"], "imagenet_acc": [0.6, 0.7, 0.8],
-        ...                   "benchmark": ["ds"] * 3, "acc": [0.5, 0.6, 0.5]})
-        >>> effective_robustness(t)["effective_robustness"].round(4).tolist()
-        [-0.0333, 0.0667, -0.0333]
-    """
-    table = _check_progress_table(table).reset_index(drop=True)
-    predicted = np.full(len(table), np.nan)
-    residual = np.full(len(table), np.nan)
-    for benchmark in pd.unique(table["benchmark"]):
-        rows = (table["benchmark"] == benchmark).to_numpy()
-        x, y = _axes(table.loc[rows, "imagenet_acc"].to_numpy(), table.loc[rows, "acc"].to_numpy(), scale)
-        fit = linear_fit(x, y)
-        predicted[rows] = fit.slope * x + fit.intercept
-        residual[rows] = y - predicted[rows]
-    return table.assign(predicted=predicted, effective_robustness=residual)

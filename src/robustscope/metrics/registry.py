@@ -1,17 +1,17 @@
-"""Named metrics with their protocols, and :func:`compute_metrics`, which turns logits into result rows.
+"""Named metrics (:data:`METRICS`), and :func:`compute_metrics`, which turns logits into result rows.
 
-Each :class:`Metric` carries the protocol its number follows (parameters, paper, direction), and
-that protocol travels into every result row as JSON together with how its confidence interval was
-computed, so a stored number always says what it means.
+A name stands for a :class:`~robustscope.metrics.metric.Metric` (a function with the protocol its number
+follows; the built-in ones are constructed in :mod:`robustscope.metrics.metric`). That protocol travels into
+every result row as JSON together with how its confidence interval was computed, so a stored number always
+says what it means. :func:`compare_metric` tests one model against another on a named metric.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,206 +26,40 @@ from robustscope.metrics.bootstrap import (
     resample_indices,
 )
 from robustscope.metrics.calibration import adaptive_ece, classwise_ece
-from robustscope.metrics.classification import (
-    accuracy,
-    brier,
-    brier_per_sample,
-    calibration_bins,
-    correct_topk,
-    ece,
-    ece_batched,
-    nll,
-    nll_per_sample,
-    softmax,
-    validate_scores,
+from robustscope.metrics.classification import softmax, validate_scores
+from robustscope.metrics.metric import (
+    GUO_PAPER,
+    Metric,
+    binned_calibration_metric,
+    brier_metric,
+    ece_metric,
+    nll_metric,
+    topk_metric,
 )
 from robustscope.metrics.slicing import natural_key
 from robustscope.registry import Registry
 
-__all__ = ["METRICS", "METRIC_COLUMNS", "Metric", "compare_metric", "compute_metrics", "get_metric"]
+__all__ = ["METRICS", "METRIC_COLUMNS", "compare_metric", "compute_metrics", "get_metric"]
 
 METRIC_COLUMNS = ["metric", "slice_factor", "slice_value", "value", "ci_low", "ci_high", "n", "protocol"]
 """The columns :func:`compute_metrics` returns: the metric part of a result row (the whole row is
 :data:`robustscope.engine.RESULT_COLUMNS`, completed by :class:`robustscope.engine.evaluation.Evaluation`)."""
 
-PerSample = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A named metric: ``fn(inputs, labels) -> float`` where ``inputs`` are ``probs`` or ``logits``.
-
-    ``protocol`` holds ``name``, ``parameters``, ``paper`` and ``higher_is_better``. The optional
-    ``per_sample``/``batched`` pair makes the bootstrap fast: ``per_sample(inputs, labels)`` returns
-    1-D per-sample arrays, and ``batched`` maps those arrays resampled to ``[R, N]`` to ``R`` values.
-    Without them the bootstrap calls ``fn`` once per resample.
-
-    Example:
-        >>> m = get_metric("top1")
-        >>> m.input, m.protocol["higher_is_better"]
-        ('logits', True)
-        >>> m.fn(np.array([[2.0, 1.0], [0.0, 3.0]]), np.array([0, 0]))
-        0.5
-    """
-
-    name: str
-    fn: Callable[[np.ndarray, np.ndarray], float]
-    input: Literal["probs", "logits"]
-    protocol: Mapping[str, Any] = field(hash=False)
-    summary: str = ""
-    per_sample: PerSample | None = field(default=None, compare=False)
-    batched: Callable[..., np.ndarray] | None = field(default=None, compare=False)
-
-    def for_num_classes(self, num_classes: int) -> Metric:
-        """This metric adapted to ``num_classes`` classes: a top-k with ``k > num_classes`` clips ``k``.
-
-        The clipping is recorded in the protocol (``k``, ``k_requested``) so that a "top5" on a
-        3-class problem is never mistaken for a real top-5.
-
-        Example:
-            >>> get_metric("top5").for_num_classes(3).protocol["parameters"]["k"]
-            3
-        """
-        params = dict(self.protocol.get("parameters", {}))
-        k = params.get("k")
-        if k is None or k <= num_classes:
-            return self
-        params.update(k=num_classes, k_requested=k, note=f"k clipped to the number of classes ({num_classes})")
-        return replace(
-            self,
-            fn=partial(accuracy, k=num_classes),
-            protocol={**self.protocol, "parameters": params},
-            per_sample=partial(_correct_per_sample, k=num_classes),
-        )
-
-
-def _rows_mean(values: np.ndarray) -> np.ndarray:
-    return values.mean(axis=-1)
-
-
-def _correct_per_sample(scores: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
-    return (correct_topk(scores, labels, k).astype(np.float64),)
-
-
-def _ece_per_sample(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...]:
-    pred = probs.argmax(axis=1)
-    conf = probs[np.arange(probs.shape[0]), pred]
-    return calibration_bins(conf, n_bins), conf, (pred == labels).astype(np.float64)
-
-
-def _nll_per_sample(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
-    return (nll_per_sample(probs, labels),)
-
-
-def _brier_per_sample(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
-    return (brier_per_sample(probs, labels),)
-
-
-_IMAGENET = "Russakovsky et al., ImageNet Large Scale Visual Recognition Challenge, IJCV 2015"
-_GUO = "Guo et al., On Calibration of Modern Neural Networks, ICML 2017"
-_ECE_BINNING = (
-    "equal-width bins over top-1 confidence, left-closed [lo, hi), confidence exactly 1.0 in its own "
-    "slot (as torchmetrics MulticlassCalibrationError, norm='l1')"
-)
-
-
-def _topk(k: int) -> Metric:
-    name = f"top{k}"
-    return Metric(
-        name=name,
-        fn=partial(accuracy, k=k),
-        # Ranking raw logits avoids ties that a saturated float softmax would create.
-        input="logits",
-        protocol={
-            "name": name,
-            "parameters": {"k": k, "ties": "lower class index ranks first"},
-            "paper": _IMAGENET,
-            "higher_is_better": True,
-        },
-        summary=f"top-{k} accuracy",
-        per_sample=partial(_correct_per_sample, k=k),
-        batched=_rows_mean,
-    )
-
-
-def _ece(name: str, n_bins: int, paper: str) -> Metric:
-    return Metric(
-        name=name,
-        fn=partial(ece, n_bins=n_bins),
-        input="probs",
-        protocol={
-            "name": name,
-            "parameters": {"n_bins": n_bins, "norm": "l1", "binning": _ECE_BINNING},
-            "paper": paper,
-            "higher_is_better": False,
-        },
-        summary=f"expected calibration error, {n_bins} equal-width bins",
-        per_sample=partial(_ece_per_sample, n_bins=n_bins),
-        batched=partial(ece_batched, n_bins=n_bins),
-    )
-
-
-def _nll() -> Metric:
-    return Metric(
-        name="nll",
-        fn=nll,
-        input="probs",
-        protocol={
-            "name": "nll",
-            "parameters": {"clip": 1e-12, "reduction": "mean", "log": "natural"},
-            "paper": _GUO,
-            "higher_is_better": False,
-        },
-        summary="negative log-likelihood of the true class",
-        per_sample=_nll_per_sample,
-        batched=_rows_mean,
-    )
-
-
-def _brier() -> Metric:
-    return Metric(
-        name="brier",
-        fn=brier,
-        input="probs",
-        protocol={
-            "name": "brier",
-            "parameters": {"convention": "mean over samples of sum over classes (p_k - y_k)^2, range [0, 2]"},
-            "paper": "Brier, Verification of Forecasts Expressed in Terms of Probability, Monthly Weather Review 1950",
-            "higher_is_better": False,
-        },
-        summary="multi-class Brier score",
-        per_sample=_brier_per_sample,
-        batched=_rows_mean,
-    )
-
-
-def _binned_calibration(name: str, fn: Callable[..., float], n_bins: int, binning: str, paper: str,
-                        summary: str) -> Metric:
-    # No per-sample decomposition: the bootstrap calls ``fn`` once per resample.
-    return Metric(
-        name=name,
-        fn=partial(fn, n_bins=n_bins),
-        input="probs",
-        protocol={"name": name, "parameters": {"n_bins": n_bins, "binning": binning}, "paper": paper,
-                  "higher_is_better": False},
-        summary=summary,
-    )
-
 
 METRICS: Registry[Metric] = Registry("metric")
 """Metric name -> zero-argument factory returning the :class:`Metric`."""
 
-METRICS.add("top1", partial(_topk, 1), summary="top-1 accuracy")
-METRICS.add("top5", partial(_topk, 5), summary="top-5 accuracy (k clipped to the number of classes)")
-METRICS.add("ece", partial(_ece, "ece", 15, _GUO + "; 15 bins as in ImageNet-X (Idrissi et al., ICLR 2023)"),
+METRICS.add("top1", partial(topk_metric, 1), summary="top-1 accuracy")
+METRICS.add("top5", partial(topk_metric, 5), summary="top-5 accuracy (k clipped to the number of classes)")
+METRICS.add("ece", partial(ece_metric, "ece", 15, GUO_PAPER + "; 15 bins as in ImageNet-X (Idrissi et al., ICLR 2023)"),
             summary="expected calibration error, 15 bins")
 METRICS.add(
     "ece20",
     partial(
-        _ece,
+        ece_metric,
         "ece20",
         20,
-        _GUO + "; 20 bins as in 'Is Synthetic Data all We Need? Benchmarking the Robustness of Models "
+        GUO_PAPER + "; 20 bins as in 'Is Synthetic Data all We Need? Benchmarking the Robustness of Models "
         "Trained with Synthetic Images' (CVPR 2024 Workshop SyntaGen)",
     ),
     summary="expected calibration error, 20 bins (synthetic-clone benchmark)",
@@ -235,19 +69,19 @@ _KULL = "Kull et al., Beyond temperature scaling, NeurIPS 2019"
 for _bins, _suffix in ((15, ""), (20, "20")):  # 20 bins: the synthetic-clone benchmark's setting
     METRICS.add(
         f"adaptive_ece{_suffix}",
-        partial(_binned_calibration, f"adaptive_ece{_suffix}", adaptive_ece, _bins,
+        partial(binned_calibration_metric, f"adaptive_ece{_suffix}", adaptive_ece, _bins,
                 f"{_bins} equal-mass bins over top-1 confidence", _NIXON, f"adaptive (equal-mass) ECE, {_bins} bins"),
         summary=f"adaptive (equal-mass) ECE, {_bins} bins",
     )
     METRICS.add(
         f"classwise_ece{_suffix}",
-        partial(_binned_calibration, f"classwise_ece{_suffix}", classwise_ece, _bins,
+        partial(binned_calibration_metric, f"classwise_ece{_suffix}", classwise_ece, _bins,
                 f"per class, {_bins} equal-width bins over that class's probability", _KULL,
                 f"class-wise ECE, {_bins} bins"),
         summary=f"class-wise ECE, {_bins} bins",
     )
-METRICS.add("nll", _nll, summary="negative log-likelihood")
-METRICS.add("brier", _brier, summary="multi-class Brier score")
+METRICS.add("nll", nll_metric, summary="negative log-likelihood")
+METRICS.add("brier", brier_metric, summary="multi-class Brier score")
 
 
 def get_metric(name: str) -> Metric:

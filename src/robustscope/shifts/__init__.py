@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from robustscope.shifts.base import Identity, Shift, sample_seed
+from robustscope.shifts.params import Param
 from robustscope.shifts.registry import SHIFTS, canonical_spec, check_shift_spec, load_shift, shift_params
-from robustscope.shifts.spec import Param, ParsedSpec, parse_spec
+from robustscope.shifts.spec import ParsedSpec, parse_spec
 
 if TYPE_CHECKING:
     from robustscope.shifts.corruptions import corrupt

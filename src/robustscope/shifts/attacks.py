@@ -26,8 +26,8 @@ from torch import nn
 
 from robustscope.errors import MissingDependencyError
 from robustscope.shifts.base import Shift, sample_seed
-from robustscope.shifts.spec import Param
-from robustscope.shifts.spec import format_number as _show
+from robustscope.shifts.params import Param
+from robustscope.shifts.params import format_number as _show
 
 NORMS = ("linf", "l2")
 #: The budget and the norm, as every attack declares them.

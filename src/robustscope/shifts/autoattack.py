@@ -23,8 +23,8 @@ from torch import nn
 from robustscope.errors import MissingDependencyError, ShiftSpecError
 from robustscope.shifts.attacks import EPS, NORM, Attack
 from robustscope.shifts.base import sample_seed
-from robustscope.shifts.spec import Param
-from robustscope.shifts.spec import format_number as _show
+from robustscope.shifts.params import Param
+from robustscope.shifts.params import format_number as _show
 
 AUTOATTACK_PACKAGE = "pyautoattack"
 AUTOATTACK_INSTALL = "pip install 'robustscope[autoattack]'"

@@ -14,7 +14,7 @@ import torch
 
 from robustscope.errors import BadImageError, MissingDataError, ShiftSpecError
 from robustscope.shifts.base import Shift, ShiftDataset, UnboundShiftError, sample_seed, to_channels
-from robustscope.shifts.spec import Param
+from robustscope.shifts.params import Param
 
 if TYPE_CHECKING:
     from robustscope.models.preprocessing import Preprocessing

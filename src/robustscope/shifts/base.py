@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 import torch
 
 from robustscope.errors import RobustscopeError, ShiftSpecError
-from robustscope.shifts.spec import Param, ParsedSpec, bind_spec, parse_spec, write_spec
+from robustscope.shifts.params import Param
+from robustscope.shifts.spec import ParsedSpec, bind_spec, parse_spec, write_spec
 
 if TYPE_CHECKING:
     import pandas as pd

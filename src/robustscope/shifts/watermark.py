@@ -20,7 +20,7 @@ import torch
 
 from robustscope.errors import MissingDependencyError
 from robustscope.shifts.base import Shift, to_channels
-from robustscope.shifts.spec import Param
+from robustscope.shifts.params import Param
 
 WATERMARK_TEXT = "捷径捷径捷径"
 #: Font sizes of the reference implementation (``imagenet_w.AddWatermark``) for its known image

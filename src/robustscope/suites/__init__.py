@@ -14,9 +14,10 @@ Example:
 """
 
 from robustscope.suites.axis import Axis, Headline, NoParams
+from robustscope.suites.axis_spec import AxisSpec
 from robustscope.suites.registry import axis_names, get_axis, register_axis
 from robustscope.suites.run import SuiteResult, headlines, run_suite, suite_summary
-from robustscope.suites.spec import AXES, AxisSpec, SuiteSpec, builtin_suites, load_suite
+from robustscope.suites.spec import AXES, SuiteSpec, builtin_suites, load_suite, typed_params
 
 __all__ = [
     "AXES",
@@ -34,4 +35,5 @@ __all__ = [
     "register_axis",
     "run_suite",
     "suite_summary",
+    "typed_params",
 ]

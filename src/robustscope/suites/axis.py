@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from robustscope.data.base import Dataset
     from robustscope.engine.evaluation import Evaluation
-    from robustscope.suites.spec import AxisSpec
+    from robustscope.suites.axis_spec import AxisSpec
 
 __all__ = ["Axis", "AxisFunction", "Headline", "NoParams", "parse_params"]
 

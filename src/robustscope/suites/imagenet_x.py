@@ -41,7 +41,7 @@ from robustscope.suites.axis import Axis, Headline
 if TYPE_CHECKING:
     from robustscope.data.base import Dataset
     from robustscope.engine.evaluation import Evaluation
-    from robustscope.suites.spec import AxisSpec
+    from robustscope.suites.axis_spec import AxisSpec
 
 __all__ = [
     "AXIS",

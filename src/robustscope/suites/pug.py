@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from robustscope.data.base import Dataset
     from robustscope.engine.evaluation import Evaluation
     from robustscope.models.base import Model
-    from robustscope.suites.spec import AxisSpec
+    from robustscope.suites.axis_spec import AxisSpec
 
 __all__ = ["AXIS", "FACTOR_GAP_SLICE", "Params", "caption_model", "factor_curve_values", "pug_axis"]
 

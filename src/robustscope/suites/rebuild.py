@@ -8,15 +8,15 @@ reason, while the others are rebuilt.
 
 - ``evaluate`` recipes are recomputed from the predictions alone (the model and the dataset are not
   needed): same metrics, slices, bootstrap resamples and seed, so the same values, CIs and n.
-- ``suite`` recipes re-run :func:`~robustscope.suites.run.run_suite` with the recorded suite spec, world,
-  data root, seed and resamples. That reloads the model from its spec and the datasets, and reads every
-  prediction from the store; a suite run on a Python model object (no spec) cannot be replayed.
+- ``suite`` recipes (:func:`~robustscope.suites.run.suite_recipe`) re-run
+  :func:`~robustscope.suites.run.run_suite` with the recorded suite spec, world, data root, seed and
+  resamples. That reloads the model from its spec and the datasets, and reads every prediction from the
+  store; a suite run on a Python model object (no spec) cannot be replayed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,10 @@ from robustscope.engine.label_space import to_dataset_space
 from robustscope.engine.prediction_store import PredictionStore
 from robustscope.engine.predictions import Predictions
 from robustscope.engine.recipes import replaying
-from robustscope.engine.result_store import ResultStore, package_versions
+from robustscope.engine.result_schema import package_versions
+from robustscope.engine.result_store import ResultStore
 from robustscope.errors import RobustscopeError, StoreVersionError
-from robustscope.suites.spec import AxisSpec, SuiteSpec
+from robustscope.suites.spec import SuiteSpec
 
 
 @dataclass
@@ -44,44 +45,6 @@ class RebuildReport:
     recipes: int
     rows: int
     failures: list[str] = field(default_factory=list)
-
-
-def suite_recipe(
-    model_spec: str | None,
-    model_name: str,
-    suite: SuiteSpec,
-    axes: Sequence[AxisSpec],
-    world: str,
-    data_root: Path | None,
-    seed: int,
-    n_resamples: int,
-) -> dict[str, Any]:
-    """The recipe of one :func:`~robustscope.suites.run.run_suite` call (the axes it ran, as data).
-
-    Example:
-        >>> from robustscope.suites.spec import load_suite
-        >>> suite = load_suite("synthetic-clones-offline")
-        >>> recipe = suite_recipe("file:m", "m", suite, suite.axes[:1], "demo", None, 0, 100)
-        >>> recipe["kind"], list(recipe["suite"]["axes"]), SuiteSpec.from_dict(recipe["suite"]).axes[0].axis
-        ('suite', ['shape_bias'], 'shape_bias')
-    """
-    return {
-        "kind": "suite",
-        "model": model_spec,
-        "model_name": model_name,
-        "suite": {
-            "name": suite.name,
-            "description": suite.description,
-            "paper": suite.paper,
-            "axes": {
-                a.axis: {"datasets": dict(a.datasets), "shifts": list(a.shifts), "params": dict(a.params)} for a in axes
-            },
-        },
-        "world": world,
-        "data_root": str(data_root) if data_root is not None else None,
-        "seed": int(seed),
-        "n_resamples": int(n_resamples),
-    }
 
 
 def _in_dataset_space(predictions: Predictions, space: dict[str, Any], name: str) -> Predictions:

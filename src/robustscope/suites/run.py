@@ -12,15 +12,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from robustscope.config import Workspace, workspace
 from robustscope.errors import MissingDataError
 from robustscope.suites.axis import Headline
+from robustscope.suites.axis_spec import AxisSpec
 from robustscope.suites.registry import axis_names, get_axis
-from robustscope.suites.spec import AxisSpec, SuiteSpec, fill_placeholders, load_suite, placeholders
+from robustscope.suites.spec import SuiteSpec, fill_placeholders, load_suite, placeholders, typed_params
 
 if TYPE_CHECKING:
     from robustscope.data.base import Dataset
@@ -116,6 +117,43 @@ def _load_axis_datasets(
     return datasets
 
 
+def suite_recipe(
+    model_spec: str | None,
+    model_name: str,
+    suite: SuiteSpec,
+    axes: Sequence[AxisSpec],
+    world: str,
+    data_root: Path | None,
+    seed: int,
+    n_resamples: int,
+) -> dict[str, Any]:
+    """The recipe of one :func:`run_suite` call (the axes it ran, as data), which ``results --rebuild`` replays.
+
+    Example:
+        >>> suite = load_suite("synthetic-clones-offline")
+        >>> recipe = suite_recipe("file:m", "m", suite, suite.axes[:1], "demo", None, 0, 100)
+        >>> recipe["kind"], list(recipe["suite"]["axes"]), SuiteSpec.from_dict(recipe["suite"]).axes[0].axis
+        ('suite', ['shape_bias'], 'shape_bias')
+    """
+    return {
+        "kind": "suite",
+        "model": model_spec,
+        "model_name": model_name,
+        "suite": {
+            "name": suite.name,
+            "description": suite.description,
+            "paper": suite.paper,
+            "axes": {
+                a.axis: {"datasets": dict(a.datasets), "shifts": list(a.shifts), "params": dict(a.params)} for a in axes
+            },
+        },
+        "world": world,
+        "data_root": str(data_root) if data_root is not None else None,
+        "seed": int(seed),
+        "n_resamples": int(n_resamples),
+    }
+
+
 def run_suite(
     model: str | Model,
     suite: str | SuiteSpec,
@@ -161,7 +199,7 @@ def run_suite(
     spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
     chosen = list(spec.axes) if axes is None else [spec.axis(name) for name in axes]
     # A suite built in code skipped the load-time check: every axis's params are typed before any work.
-    params = [axis.typed_params(f"suite {spec.name}.axes.{axis.axis}.params") for axis in chosen]
+    params = [typed_params(axis, f"suite {spec.name}.axes.{axis.axis}.params") for axis in chosen]
     ws = store if isinstance(store, Workspace) else workspace(store)
     model_spec = model if isinstance(model, str) else None  # what `robustscope results --rebuild` reloads
     model = model if isinstance(model, Model) else load_model(model)
@@ -188,8 +226,6 @@ def run_suite(
         tables.extend(t for t in run(evaluation.for_axis(axis.axis), datasets, axis, typed) if len(t))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(table):
-        from robustscope.suites.rebuild import suite_recipe
-
         recipe = suite_recipe(model_spec, model.name, spec, chosen, world, root, seed, n_resamples)
         evaluation.write(table, recipe)
     seconds = time.perf_counter() - started

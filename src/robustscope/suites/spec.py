@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,19 @@ import yaml
 
 from robustscope.errors import SpecError, UnknownNameError
 from robustscope.registry import suggest
+from robustscope.suites.axis_spec import AxisSpec
 from robustscope.suites.registry import axis_names, get_axis
+
+__all__ = [
+    "AXES",
+    "AxisSpec",
+    "SuiteSpec",
+    "builtin_suites",
+    "fill_placeholders",
+    "load_suite",
+    "placeholders",
+    "typed_params",
+]
 
 _PLACEHOLDER = re.compile(r"\{(world|data:[A-Za-z0-9_.-]+)\}")
 
@@ -57,28 +69,14 @@ class _AxisSummaries(Mapping[str, str]):
 AXES: Mapping[str, str] = _AxisSummaries()
 
 
-@dataclass(frozen=True)
-class AxisSpec:
-    """One axis of a suite: named dataset specs (roles), shifts and axis parameters.
-
-    ``params`` are kept as the suite file writes them (recipes record them so); :meth:`typed_params` reads
-    them as the axis's typed ``Params``, which loading a suite and running it both do before any work.
+def typed_params(axis: AxisSpec, where: str = "") -> Any:
+    """The params of a suite's axis as its record's typed ``Params``; :class:`SpecError` names a bad key or value.
 
     Example:
-        >>> AxisSpec("adversarial", {"clean": "synth:{world}:test-id"}, ("none", "fgsm:eps=1/255")).shifts
-        ('none', 'fgsm:eps=1/255')
-        >>> AxisSpec("corruptions", {"clean": "synth:{world}:test-id"}, params={"severities": [3]}).typed_params()
+        >>> typed_params(AxisSpec("corruptions", {"clean": "synth:{world}:test-id"}, params={"severities": [3]}))
         Params(corruptions='common', severities=(3,), on_the_fly='auto')
     """
-
-    axis: str
-    datasets: dict[str, str]
-    shifts: tuple[str, ...] = ("none",)
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def typed_params(self, where: str = "") -> Any:
-        """The params as the axis's ``Params`` dataclass; :class:`SpecError` names a bad key or value."""
-        return get_axis(self.axis).parse_params(self.params, where or f"axes.{self.axis}.params")
+    return get_axis(axis.axis).parse_params(axis.params, where or f"axes.{axis.axis}.params")
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,8 @@ from __future__ import annotations
 
 from robustscope.synth.backgrounds import BACKGROUNDS
 from robustscope.synth.meshes import SHAPES
-from robustscope.synth.render import (
-    LABEL_COLUMNS,
-    PUG_COLUMNS,
-    RENDERER_VERSION,
-    ensure_rendered,
-    is_complete,
-    render_world,
-)
+from robustscope.synth.render import LABEL_COLUMNS, PUG_COLUMNS, ensure_rendered, is_complete, render_world
+from robustscope.synth.scene import RENDERER_VERSION
 from robustscope.synth.spec import WorldSpec, builtin_worlds, load_spec
 from robustscope.synth.textures import COLORS, LIGHT_COLORS, TEXTURES
 

@@ -35,7 +35,7 @@ from PIL import Image
 
 from robustscope.errors import UnknownNameError
 from robustscope.registry import suggest
-from robustscope.synth.render import ensure_rendered
+from robustscope.synth.render import ensure_rendered, write_image
 from robustscope.synth.spec import WorldSpec, load_spec
 
 #: Bump when a builder's output changes, so cached builds are redone.
@@ -99,9 +99,7 @@ def _read_mask(path: Path) -> np.ndarray:
 
 def _save(array: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    Image.fromarray(np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    write_image(array, path)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -133,7 +131,7 @@ def _build_cue_conflict(world: WorldSpec, source: Path, out: Path, **_: Any) -> 
 
 
 def _build_imagenet9(world: WorldSpec, source: Path, out: Path, workers: int | None = None, **_: Any) -> None:
-    from robustscope.synth.render import SceneRenderer
+    from robustscope.synth.scene import SceneRenderer
 
     labels = pd.read_csv(source / "labels.csv")
     resolved = world.resolve(SOURCE_SPLITS["imagenet-9"])

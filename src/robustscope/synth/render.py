@@ -1,16 +1,14 @@
-"""Render a world split to disk with Mitsuba 3: ``images/``, ``masks/``, ``labels.csv``, ``world.json``.
+"""Render a world split to disk: ``images/``, ``masks/``, ``labels.csv``, ``world.json``; and the render cache.
 
-Each image is one procedural mesh (posed, scaled, placed, textured) in front of a procedural
-environment map that both lights it and shows as the background, plus one directional light.
-The object mask is the film's alpha channel (per-pixel coverage), so RGB and mask come from one pass.
-Images are independent of which worker renders them: the sampler seed is a function of the split
-seed and the image index, and Mitsuba renders each pixel from one block with a box filter.
+One sample is rendered by :class:`robustscope.synth.scene.SceneRenderer`; this module renders a split's samples
+in worker processes (images are independent of the worker), writes every file atomically so that an
+interrupted render leaves no truncated file, and keys the render cache by the resolved spec and
+:data:`~robustscope.synth.scene.RENDERER_VERSION` (:func:`ensure_rendered`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import multiprocessing as mp
 import os
@@ -26,17 +24,8 @@ import pandas as pd
 from PIL import Image
 
 from robustscope.formats.pug import PUG_IMAGENET_COLUMNS
-from robustscope.synth.backgrounds import make_envmap
-from robustscope.synth.meshes import make_mesh
+from robustscope.synth.scene import DEFAULT_VARIANT, RENDERER_VERSION, VARIANT_ENV, SceneRenderer
 from robustscope.synth.spec import WorldSpec, load_spec
-from robustscope.synth.textures import LIGHT_COLORS, linear_to_srgb, make_texture, parse_color
-
-log = logging.getLogger(__name__)
-
-#: Bump when a change to the renderer changes pixels; it is part of every cache key.
-RENDERER_VERSION = "synth-1"
-DEFAULT_VARIANT = "scalar_rgb"
-VARIANT_ENV = "ROBUSTSCOPE_MITSUBA_VARIANT"
 
 #: PUG:ImageNet columns (the release's file order), then robustscope's extra factor columns, in labels.csv order.
 PUG_COLUMNS: tuple[str, ...] = PUG_IMAGENET_COLUMNS
@@ -55,188 +44,31 @@ EXTRA_COLUMNS: tuple[str, ...] = (
 )
 LABEL_COLUMNS: tuple[str, ...] = PUG_COLUMNS + EXTRA_COLUMNS
 
-# Camera: fixed, looking down -z at the origin. The object's unit bounding sphere at scale 1 spans
-# a bit over half the frame; positions are in units of half the frame width at the object's depth.
-CAMERA_DISTANCE = 5.0
-CAMERA_FOV = 40.0
-HALF_FRAME = CAMERA_DISTANCE * math.tan(math.radians(CAMERA_FOV / 2))
-ENV_SCALE = 0.8
 
-
-def pick_variant(variant: str | None = None) -> str:
-    """Mitsuba variant to render with: ``variant``, else ``$ROBUSTSCOPE_MITSUBA_VARIANT``, else scalar_rgb.
-
-    ``"auto"`` tries ``cuda_ad_rgb`` and falls back to ``scalar_rgb`` (``llvm_ad_rgb`` is not tried:
-    it recompiles per image and crashed in LLVM codegen with Mitsuba 3.9 here); a variant
-    this Mitsuba build lacks falls back to ``scalar_rgb`` with a warning.
+def write_image(array: np.ndarray, path: Path, format: str = "PNG", **options: Any) -> None:
+    """Write an image atomically (a temporary file, then renamed), so that an interrupted build never leaves a
+    truncated image behind. ``uint8`` arrays are written as they are; float arrays are values in [0, 1] (clipped,
+    scaled to 0–255 and rounded). ``options`` go to PIL's ``save`` (e.g. ``quality`` for JPEG).
 
     Example:
-        >>> pick_variant("scalar_rgb")
-        'scalar_rgb'
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "a.png"
+        >>> write_image(np.array([[0.0, 0.5, 1.2]]), path)
+        >>> np.asarray(Image.open(path)).tolist(), sorted(p.name for p in path.parent.iterdir())
+        ([[0, 128, 255]], ['a.png'])
     """
-    import mitsuba as mi
-
-    wanted = variant or os.environ.get(VARIANT_ENV) or DEFAULT_VARIANT
-    available = set(mi.variants())
-    candidates = ["cuda_ad_rgb"] if wanted == "auto" else [wanted]
-    for candidate in candidates:
-        if candidate not in available:
-            continue
-        try:
-            mi.set_variant(candidate)
-            # A variant can be compiled in yet unusable (no GPU, no LLVM): try a trivial object.
-            mi.load_dict({"type": "diffuse"})
-            return candidate
-        except Exception as err:  # any failure means "not usable here"
-            log.warning("mitsuba variant %s unusable (%s); falling back", candidate, err)
-    if wanted != "auto":
-        log.warning("mitsuba variant %r not available; using %s", wanted, DEFAULT_VARIANT)
-    return DEFAULT_VARIANT
-
-
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Yaw about y (up), then pitch about x, then roll about the viewing axis z; degrees."""
-    y, p, r = (math.radians(a) for a in (yaw, pitch, roll))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
-
-
-def light_direction(azimuth: float, elevation: float) -> np.ndarray:
-    """Unit vector the light travels along; azimuth 0 = light from the camera, 90 = from the right.
-
-    Example:
-        >>> [round(float(c), 3) for c in light_direction(0, 90)]
-        [-0.0, -1.0, -0.0]
-    """
-    a, e = math.radians(azimuth), math.radians(elevation)
-    towards_light = np.array([math.sin(a) * math.cos(e), math.sin(e), math.cos(a) * math.cos(e)])
-    return -towards_light
-
-
-def image_seed(split_seed: int, index: int) -> int:
-    """Sampler seed of one image: independent of worker and chunking, so renders are reproducible."""
-    return (split_seed * 1_000_003 + index * 7919 + 12345) % (2**31 - 1)
-
-
-class SceneRenderer:
-    """Renders single samples of one resolved spec; caches meshes, textures and env maps.
-
-    Example:
-        >>> spec = load_spec("tiny").resolve("test-id")
-        >>> rgb, mask = SceneRenderer(spec).render(spec.samples()[0])
-        >>> rgb.shape, mask.dtype.name
-        ((32, 32, 3), 'uint8')
-    """
-
-    def __init__(self, spec: WorldSpec, variant: str | None = None):
-        import mitsuba as mi
-
-        self.mi = mi
-        self.variant = pick_variant(variant)
-        mi.set_variant(self.variant)
-        self.spec = spec
-        self.jit = not self.variant.startswith("scalar")
-        self._bsdfs: dict[tuple[str, str], Any] = {}
-        self._envs: dict[str, Any] = {}
-
-    def _bsdf(self, texture: str, color: str) -> Any:
-        key = (texture, color)
-        if key not in self._bsdfs:
-            if len(self._bsdfs) > 256:  # colours can be arbitrary hex codes: bound the cache
-                self._bsdfs.clear()
-            bitmap = self.mi.Bitmap(make_texture(texture, color))
-            self._bsdfs[key] = self.mi.load_dict(
-                {
-                    "type": "twosided",
-                    "bsdf": {
-                        "type": "diffuse",
-                        "reflectance": {"type": "bitmap", "bitmap": bitmap, "raw": True, "filter_type": "bilinear"},
-                    },
-                }
-            )
-        return self._bsdfs[key]
-
-    def _env(self, background: str) -> Any:
-        if background not in self._envs:
-            self._envs[background] = self.mi.load_dict(
-                {"type": "envmap", "bitmap": self.mi.Bitmap(make_envmap(background)), "scale": ENV_SCALE}
-            )
-        return self._envs[background]
-
-    def _mesh(self, record: dict[str, Any]) -> Any:
-        mi = self.mi
-        base = make_mesh(record["character_label"])
-        rot = _rotation(record["yaw"], record["pitch"], record["roll"])
-        offset = np.array([record["position_x"] * HALF_FRAME, record["position_y"] * HALF_FRAME, 0.0])
-        positions = (base.positions @ rot.T) * record["scale"] + offset
-        normals = base.normals @ rot.T
-        props = mi.Properties()
-        props["bsdf"] = self._bsdf(record["texture"], record["color"])
-        mesh = mi.Mesh(
-            "object", base.n_vertices, base.n_faces, props=props, has_vertex_normals=True, has_vertex_texcoords=True
-        )
-        params = mi.traverse(mesh)
-        as_float = mi.Float if self.jit else (lambda a: a)
-        as_uint = mi.UInt32 if self.jit else (lambda a: a)
-        params["vertex_positions"] = as_float(positions.astype(np.float32).ravel())
-        params["vertex_normals"] = as_float(normals.astype(np.float32).ravel())
-        params["vertex_texcoords"] = as_float(base.uvs.ravel())
-        params["faces"] = as_uint(base.faces.ravel())
-        params.update()
-        return mesh
-
-    def render(self, record: dict[str, Any], with_object: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Render one sample record; returns sRGB ``uint8 [H,W,3]`` and mask ``uint8 [H,W]``.
-
-        ``with_object=False`` renders the same view without the object: the clean background plate
-        that background-swap benchmarks (ImageNet-9's mixed_same/mixed_rand) composite onto.
-        """
-        mi = self.mi
-        res = self.spec.resolution
-        light_rgb = np.array(parse_color(record["light_color"], LIGHT_COLORS)) * record["light_intensity"]
-        scene = mi.load_dict(
-            {
-                "type": "scene",
-                "integrator": {"type": "direct"},
-                "sensor": {
-                    "type": "perspective",
-                    "fov": CAMERA_FOV,
-                    "to_world": mi.ScalarTransform4f().look_at(
-                        origin=[0, 0, CAMERA_DISTANCE], target=[0, 0, 0], up=[0, 1, 0]
-                    ),
-                    "film": {
-                        "type": "hdrfilm",
-                        "width": res,
-                        "height": res,
-                        "pixel_format": "rgba",
-                        "rfilter": {"type": "box"},
-                    },
-                    "sampler": {"type": "independent", "sample_count": self.spec.spp},
-                },
-                **({"object": self._mesh(record)} if with_object else {}),
-                "environment": self._env(record["background"]),
-                "sun": {
-                    "type": "directional",
-                    "direction": [
-                        float(c) for c in light_direction(record["light_azimuth"], record["light_elevation"])
-                    ],
-                    "irradiance": {"type": "rgb", "value": [float(c) for c in light_rgb]},
-                },
-            }
-        )
-        image = np.array(mi.render(scene, seed=image_seed(self.spec.seed, record["index"])))
-        rgb = np.round(linear_to_srgb(image[..., :3]) * 255).astype(np.uint8)
-        mask = np.round(np.clip(image[..., 3], 0, 1) * 255).astype(np.uint8)
-        return rgb, mask
-
-
-def _write_png(array: np.ndarray, path: Path) -> None:
-    """Write atomically so that an interrupted render never leaves a truncated PNG behind."""
+    if array.dtype != np.uint8:
+        array = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    Image.fromarray(array).save(tmp, format="PNG")
+    Image.fromarray(array).save(tmp, format=format, **options)
     os.replace(tmp, path)
+
+
+def _render_one(renderer: SceneRenderer, record: dict[str, Any], out: Path) -> None:
+    """Render one sample and write its image and mask under ``out``."""
+    rgb, mask = renderer.render(record)
+    write_image(rgb, out / image_name(record["index"]))
+    write_image(mask, out / mask_name(record["index"]))
 
 
 def image_name(index: int) -> str:
@@ -303,9 +135,7 @@ def _render_chunk(records: list[dict[str, Any]]) -> int:
     renderer: SceneRenderer = _WORKER["renderer"]
     out: Path = _WORKER["out"]
     for record in records:
-        rgb, mask = renderer.render(record)
-        _write_png(rgb, out / image_name(record["index"]))
-        _write_png(mask, out / mask_name(record["index"]))
+        _render_one(renderer, record, out)
     return len(records)
 
 
@@ -411,9 +241,7 @@ def render_world(
             renderer = SceneRenderer(resolved, variant)
             used_variant = renderer.variant
             for record in todo:
-                rgb, mask = renderer.render(record)
-                _write_png(rgb, out / image_name(record["index"]))
-                _write_png(mask, out / mask_name(record["index"]))
+                _render_one(renderer, record, out)
                 advance(1)
         elif todo:
             _render_parallel(resolved, out, todo, workers, chunk, variant, advance)

@@ -5,7 +5,8 @@ numeric), a ``range: [low, high]`` (continuous), or a single constant. A factor 
 class (``tie_to_class: {cube: [stripes]}``, with ``tie_prob``) to build exact correlations. Samples are
 drawn at random with a seed (``sampling: random``, ``n`` samples, classes balanced) or as the full
 grid over the listed values (``sampling: grid``; a range becomes ``steps`` evenly spaced values).
-Named ``splits`` share the top-level defaults and override fields or whole factors.
+Named ``splits`` share the top-level defaults and override fields or whole factors. The factors, their
+defaults and how one factor's value is drawn are in :mod:`robustscope.synth.factors`.
 
 Example YAML::
 
@@ -38,37 +39,18 @@ import yaml
 
 from robustscope.errors import SpecError, UnknownNameError
 from robustscope.registry import suggest
-from robustscope.synth.backgrounds import BACKGROUNDS
+from robustscope.synth.factors import (
+    CATEGORICAL_FACTORS,
+    FACTOR_NAMES,
+    NUMERIC_FACTORS,
+    Factor,
+    parse_factor,
+    spec_error,
+)
 from robustscope.synth.meshes import SHAPES
-from robustscope.synth.textures import COLORS, LIGHT_COLORS, TEXTURES, parse_color
 
-#: Numeric factors (values are floats; ``range`` allowed), with their defaults.
-NUMERIC_FACTORS: dict[str, float] = {
-    "yaw": 0.0,
-    "pitch": 0.0,
-    "roll": 0.0,
-    "scale": 0.8,
-    "position_x": 0.0,
-    "position_y": 0.0,
-    "light_azimuth": 45.0,
-    "light_elevation": 40.0,
-    "light_intensity": 2.5,
-}
-#: Categorical factors, with their defaults.
-CATEGORICAL_FACTORS: dict[str, str] = {
-    "texture": "plain",
-    "color": "red",
-    "light_color": "white",
-    "background": "sky",
-}
-FACTOR_NAMES: tuple[str, ...] = (*CATEGORICAL_FACTORS, *NUMERIC_FACTORS)
-_NAMES_OF = {"texture": TEXTURES, "color": tuple(COLORS), "light_color": tuple(LIGHT_COLORS), "background": BACKGROUNDS}
 _TOP_FIELDS = ("name", "description", "classes", "n", "seed", "sampling", "resolution", "spp", "factors", "splits")
 _SPLIT_FIELDS = ("description", "classes", "n", "seed", "sampling", "resolution", "spp", "factors")
-
-
-def _fail(where: str, message: str) -> SpecError:
-    return SpecError(f"{where}: {message}")
 
 
 #: World and split names become folder names in the render cache: plain names only, so that none
@@ -78,186 +60,17 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 def _check_plain_name(where: str, name: str, what: str) -> None:
     if not _PLAIN_NAME.fullmatch(name):
-        raise _fail(
+        raise spec_error(
             where,
             f"{what} {name!r} is not a plain name; use letters, digits, '_' and '-' only (no '/', '.' or spaces): "
             "renders are cached in a folder named after it",
         )
 
 
-@dataclass
-class Factor:
-    """How one factor's value is chosen.
-
-    Exactly one of ``values`` (list) or ``range`` (low, high) is set. ``tie_to_class`` maps a class to
-    the values (or, for a range factor, the ``[low, high]`` sub-range) it draws from with probability
-    ``tie_prob``; otherwise the sample draws from the other values (range: the whole range). The class
-    ``"*"`` in a spec ties every class not named: ``{"*": [white]}`` with ``tie_prob: 0.5`` gives a common
-    value half the time and an uncommon one otherwise.
-    ``steps`` is how many evenly spaced values a range contributes to a grid.
-    """
-
-    name: str
-    values: list[Any] | None = None
-    range: tuple[float, float] | None = None
-    tie_to_class: dict[str, Any] = field(default_factory=dict)
-    tie_prob: float = 1.0
-    steps: int = 3
-
-    @property
-    def numeric(self) -> bool:
-        return self.name in NUMERIC_FACTORS
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.values is not None:
-            out["values"] = list(self.values)
-        if self.range is not None:
-            out["range"] = list(self.range)
-        if self.tie_to_class:
-            out["tie_to_class"] = {
-                k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.tie_to_class.items()
-            }
-            out["tie_prob"] = self.tie_prob
-        if self.range is not None:
-            out["steps"] = self.steps
-        return out
-
-    def grid_values(self, cls: str) -> list[Any]:
-        """Values this factor takes in a grid for class ``cls`` (ties restrict them)."""
-        if cls in self.tie_to_class:
-            tied = self.tie_to_class[cls]
-            if self.range is not None:
-                return [float(x) for x in np.linspace(tied[0], tied[1], self.steps)]
-            return list(tied)
-        if self.range is not None:
-            return [float(x) for x in np.linspace(self.range[0], self.range[1], self.steps)]
-        assert self.values is not None
-        return list(self.values)
-
-    def sample(self, cls: str, rng: np.random.Generator) -> Any:
-        """Draw one value for a sample of class ``cls``.
-
-        Always consumes the same number of random numbers, so adding a tie does not reshuffle
-        the other factors of the world.
-        """
-        coin, pick = rng.random(), rng.random()
-        pool_range, pool_values = self.range, self.values
-        if cls in self.tie_to_class:
-            tied = self.tie_to_class[cls]
-            if coin < self.tie_prob:
-                pool_range, pool_values = (tuple(tied), None) if self.range is not None else (None, list(tied))
-            elif self.values is not None:
-                rest = [v for v in self.values if v not in tied]
-                pool_values = rest or list(self.values)
-        if pool_range is not None:
-            return float(pool_range[0] + (pool_range[1] - pool_range[0]) * pick)
-        assert pool_values is not None
-        return pool_values[min(int(pick * len(pool_values)), len(pool_values) - 1)]
-
-
-def _check_value(factor: str, value: Any, where: str) -> Any:
-    if factor in NUMERIC_FACTORS:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(where, f"{factor} values must be numbers, got {value!r}")
-        if factor == "scale" and value <= 0:
-            raise _fail(where, f"scale must be positive, got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise _fail(where, f"{factor} values must be names, got {value!r}")
-    names = _NAMES_OF[factor]
-    if value in names:
-        return value
-    if factor in ("color", "light_color"):
-        try:
-            parse_color(value, COLORS if factor == "color" else LIGHT_COLORS)
-            return value
-        except ValueError:
-            pass
-    hint = suggest(value, names)
-    raise _fail(
-        where,
-        f"unknown {factor} {value!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(names)}"),
-    )
-
-
-def _parse_factor(name: str, raw: Any, classes: list[str], where: str) -> Factor:
-    if name not in FACTOR_NAMES:
-        hint = suggest(name, FACTOR_NAMES)
-        raise _fail(
-            where,
-            f"unknown factor {name!r}"
-            + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(FACTOR_NAMES)}"),
-        )
-    if raw == "all" and name in _NAMES_OF:
-        raw = {"values": list(_NAMES_OF[name])}
-    if not isinstance(raw, dict):
-        raw = {"values": list(raw) if isinstance(raw, (list, tuple)) else [raw]}
-    unknown = set(raw) - {"values", "range", "tie_to_class", "tie_prob", "steps"}
-    if unknown:
-        raise _fail(where, f"unknown key(s) {sorted(unknown)} (use values, range, tie_to_class, tie_prob, steps)")
-    values, rng_ = raw.get("values"), raw.get("range")
-    if (values is None) == (rng_ is None):
-        raise _fail(where, "give exactly one of 'values' or 'range'")
-    factor = Factor(name)
-    if values is not None:
-        if values == "all" and name in _NAMES_OF:
-            values = list(_NAMES_OF[name])
-        if not isinstance(values, (list, tuple)):
-            values = [values]
-        if not values:
-            raise _fail(f"{where}.values", "must not be empty")
-        factor.values = [_check_value(name, v, f"{where}.values") for v in values]
-    else:
-        if name not in NUMERIC_FACTORS:
-            raise _fail(f"{where}.range", f"{name} is categorical: give 'values', not 'range'")
-        if not (isinstance(rng_, (list, tuple)) and len(rng_) == 2):
-            raise _fail(f"{where}.range", f"must be [low, high], got {rng_!r}")
-        lo, hi = (_check_value(name, v, f"{where}.range") for v in rng_)
-        if lo > hi:
-            raise _fail(f"{where}.range", f"low {lo} is above high {hi}")
-        factor.range = (lo, hi)
-    steps = raw.get("steps", 3)
-    if not isinstance(steps, int) or steps < 1:
-        raise _fail(f"{where}.steps", f"must be a positive integer, got {steps!r}")
-    factor.steps = steps
-    prob = raw.get("tie_prob", 1.0)
-    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
-        raise _fail(f"{where}.tie_prob", f"must be a probability in [0, 1], got {prob!r}")
-    factor.tie_prob = float(prob)
-    ties = raw.get("tie_to_class") or {}
-    if not isinstance(ties, dict):
-        raise _fail(f"{where}.tie_to_class", "must map class names to values")
-    if "*" in ties:  # the same tie for every class not listed by name
-        ties = {**{c: ties["*"] for c in classes}, **{k: v for k, v in ties.items() if k != "*"}}
-    for cls, tied in ties.items():
-        at = f"{where}.tie_to_class.{cls}"
-        if cls not in classes:
-            hint = suggest(str(cls), classes)
-            raise _fail(
-                at,
-                f"{cls!r} is not one of the world's classes {classes}"
-                + (f"; did you mean {hint[0]!r}?" if hint else ""),
-            )
-        if factor.range is not None:
-            if not (isinstance(tied, (list, tuple)) and len(tied) == 2):
-                raise _fail(at, f"a range factor ties to a [low, high] sub-range, got {tied!r}")
-            lo, hi = (_check_value(name, v, at) for v in tied)
-            if lo > hi:
-                raise _fail(at, f"low {lo} is above high {hi}")
-            factor.tie_to_class[cls] = (lo, hi)
-        else:
-            tied = list(tied) if isinstance(tied, (list, tuple)) else [tied]
-            if not tied:
-                raise _fail(at, "must not be empty")
-            factor.tie_to_class[cls] = [_check_value(name, v, at) for v in tied]
-    return factor
-
-
 def _int_field(raw: dict[str, Any], key: str, default: int, where: str, low: int = 0) -> int:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _fail(f"{where}.{key}", f"must be an integer >= {low}, got {value!r}")
+        raise spec_error(f"{where}.{key}", f"must be an integer >= {low}, got {value!r}")
     return value
 
 
@@ -301,33 +114,33 @@ class WorldSpec:
             ['cube']
         """
         if not isinstance(raw, dict):
-            raise _fail(source, "a world spec must be a mapping")
+            raise spec_error(source, "a world spec must be a mapping")
         unknown = [k for k in raw if k not in (*_TOP_FIELDS, "split")]
         if unknown:
             hint = suggest(unknown[0], _TOP_FIELDS)
-            raise _fail(
+            raise spec_error(
                 f"{source}: field {unknown[0]!r}",
                 "unknown field" + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(_TOP_FIELDS)}"),
             )
         name = raw.get("name")
         if not isinstance(name, str) or not name:
-            raise _fail(f"{source}.name", "a world needs a non-empty string name")
+            raise spec_error(f"{source}.name", "a world needs a non-empty string name")
         _check_plain_name(f"{source}.name", name, "world name")
         where = f"world {name}"
         spec = cls._parse_body(raw, where, name)
         splits = raw.get("splits") or {}
         if not isinstance(splits, dict):
-            raise _fail(f"{where}.splits", "must map split names to overrides")
+            raise spec_error(f"{where}.splits", "must map split names to overrides")
         for split_name, override in splits.items():
             at = f"{where}.splits.{split_name}"
             _check_plain_name(at, str(split_name), "split name")
             override = override or {}
             if not isinstance(override, dict):
-                raise _fail(at, "must be a mapping of overrides")
+                raise spec_error(at, "must be a mapping of overrides")
             bad = [k for k in override if k not in _SPLIT_FIELDS]
             if bad:
                 hint = suggest(bad[0], _SPLIT_FIELDS)
-                raise _fail(
+                raise spec_error(
                     f"{at}.{bad[0]}",
                     "not a field a split can override" + (f"; did you mean {hint[0]!r}?" if hint else ""),
                 )
@@ -343,24 +156,24 @@ class WorldSpec:
     def _parse_body(cls, raw: dict[str, Any], where: str, name: str) -> WorldSpec:
         classes = raw.get("classes")
         if not isinstance(classes, (list, tuple)) or not classes:
-            raise _fail(f"{where}.classes", "must be a non-empty list of shape names")
+            raise spec_error(f"{where}.classes", "must be a non-empty list of shape names")
         for c in classes:
             if c not in SHAPES:
                 hint = suggest(str(c), SHAPES)
-                raise _fail(
+                raise spec_error(
                     f"{where}.classes",
                     f"unknown shape {c!r}"
                     + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(SHAPES)}"),
                 )
         if len(set(classes)) != len(classes):
-            raise _fail(f"{where}.classes", "lists a class twice")
+            raise spec_error(f"{where}.classes", "lists a class twice")
         sampling = raw.get("sampling", "random")
         if sampling not in ("random", "grid"):
-            raise _fail(f"{where}.sampling", f"must be 'random' or 'grid', got {sampling!r}")
+            raise spec_error(f"{where}.sampling", f"must be 'random' or 'grid', got {sampling!r}")
         factors_raw = raw.get("factors") or {}
         if not isinstance(factors_raw, dict):
-            raise _fail(f"{where}.factors", "must map factor names to values/ranges")
-        factors = {k: _parse_factor(str(k), v, list(classes), f"{where}.factors.{k}") for k, v in factors_raw.items()}
+            raise spec_error(f"{where}.factors", "must map factor names to values/ranges")
+        factors = {k: parse_factor(str(k), v, list(classes), f"{where}.factors.{k}") for k, v in factors_raw.items()}
         description = raw.get("description", "")
         return cls(
             name=name,

@@ -2,29 +2,19 @@
 
 UrbanCars (Li et al., "A Whac-A-Mole Dilemma: Shortcuts Come in Multiples Where Mitigating One Amplifies
 Others", CVPR 2023) composites a car (Stanford Cars, with its mask) on a background (Places) and adds a
-smaller co-occurring object (LVIS, with its mask). Each of the three factors is ``urban`` or ``country``;
-the label is the car's. In the training split each shortcut (background, co-occurring object) agrees
-with the object with probability 0.95; val and test are balanced. This module builds the same thing
-from the world, following the authors' generator (``create_datasets/urbancars/gen_urbancars.py`` and
-``data_utils/object_scale.py`` in facebookresearch/Whac-A-Mole):
-
-* **objects** — two families of the world's shape classes (the first half of its classes is ``urban``,
-  the second ``country``), rendered with their alpha masks in random colours (:data:`OBJECT_COLOURS`,
-  none of the co-occurring objects' colours) and random textures (:data:`OBJECT_TEXTURES`), both families
-  alike, at any yaw and a pitch and roll within ±45° (:data:`OBJECT_POSE`);
-* **backgrounds** — two families of the world's environment maps (:data:`BACKGROUND_FAMILIES`), rendered
-  without object (``SceneRenderer.render(record, with_object=False)``) at twice the image size; each
-  image takes a random crop (between 1× and 2× the image size) and a random flip of one plate;
-* **co-occurring objects** — two families of shapes the world's classes do not use, each family in its
-  own colours (:data:`CO_OCCUR_COLOURS`, as hydrants and stop signs differ from cows and sheep).
+smaller co-occurring object (LVIS, with its mask). This module builds the same thing from the world,
+following the authors' generator (``create_datasets/urbancars/gen_urbancars.py`` and
+``data_utils/object_scale.py`` in facebookresearch/Whac-A-Mole); which shapes, environment maps and colours
+make up each family, the training correlation and the cell sizes are the recipe in
+:mod:`robustscope.synth.urbancars_design`. Objects and co-occurring objects are rendered with their alpha
+masks; backgrounds are rendered without object (``SceneRenderer.render(record, with_object=False)``) at twice
+the image size, and each image takes a random crop (between 1× and 2× the image size) and a random flip of
+one plate.
 
 Composition as in the reference: the mask's bounding box (mask > 0.5) is cropped and scaled so its
 longer side is :data:`OBJECT_SCALE` (0.5) of the image for the object, centred, and
 :data:`CO_OCCUR_SCALE` (0.25) for the co-occurring object, centred at (row 0.5, column 0.875); the
-co-occurring object goes on the background first, the object on top. Cell sizes follow the reference's
-rule ``max(1, int(p_bg · p_coobj · n))`` per object class, with ``p = ratio`` where the shortcut agrees
-with the object and ``1 − ratio`` where it does not; with ``n`` a multiple of 400 every cell is exact
-(361, 19, 19, 1 per 400), so each shortcut agrees with the object in exactly 95% of training images.
+co-occurring object goes on the background first, the object on top.
 
 **Why the objects vary so much.** In UrbanCars the object (a car's body type) is the hardest of the three
 cues, and the background and co-occurring object are easier ones; that is what makes an ERM model lean
@@ -38,14 +28,9 @@ shows both gaps (``docs/axes/shortcuts.md``).
 Differences from the release, for CI-sized builds: the images are the world's resolution (32–64 px, not
 256); masks are the renderer's soft alpha (anti-aliased), not binarised; JPEG quality 95 (torchvision's
 ``save_image`` writes PIL's default, 75: at 32 px its artefacts would smear the 8-px co-occurring
-object); and object renders are drawn from a pool per split and family (:data:`DEFAULT_POOL`,
-:data:`WORLD_POOLS`; disjoint between splits) with a random horizontal flip, instead of one photograph
+object); and object renders are drawn from a pool per split and family (``DEFAULT_POOL``,
+``WORLD_POOLS``; disjoint between splits) with a random horizontal flip, instead of one photograph
 per image. Every image's factors are also listed in ``samples.csv`` at the build's root.
-
-Example:
-    >>> sizes = cell_sizes(400)
-    >>> [sizes[("urban", b, c)] for b, c in (("urban", "urban"), ("country", "urban"), ("country", "country"))]
-    [361, 19, 1]
 """
 
 from __future__ import annotations
@@ -53,10 +38,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,133 +47,29 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from robustscope.synth.meshes import SHAPES
+from robustscope.synth.render import ensure_rendered, write_image
+from robustscope.synth.scene import RENDERER_VERSION, SceneRenderer
 from robustscope.synth.spec import WorldSpec, load_spec
-from robustscope.synth.textures import TEXTURES
+from robustscope.synth.urbancars_design import (
+    DEFAULT_POOL,
+    DEFAULT_SIZES,
+    FAMILIES,
+    TRAIN_RATIO,
+    WORLD_POOLS,
+    WORLD_SIZES,
+    UrbanCarsDesign,
+    cell_sizes,
+    default_design,
+    ratio_folder,
+)
 
 #: Bump when the builder's output changes, so cached builds are redone.
 BUILDER_VERSION = "2"
-FAMILIES: tuple[str, str] = ("urban", "country")
-#: The training correlation of each shortcut (the reference's ``--bg_ratio`` and ``--co_occur_obj_ratio``).
-TRAIN_RATIO = 0.95
 #: Longer side of the object's bounding box, as a fraction of the image side, and its centre (row, column).
 OBJECT_SCALE, OBJECT_CENTRE = 0.5, (0.5, 0.5)
 #: Same for the co-occurring object.
 CO_OCCUR_SCALE, CO_OCCUR_CENTRE = 0.25, (0.5, 0.875)
-#: The world's environment maps of each background family.
-BACKGROUND_FAMILIES: dict[str, tuple[str, ...]] = {
-    "urban": ("studio", "indoor", "night"),
-    "country": ("forest", "desert", "sky"),
-}
-#: The colours of each co-occurring object family.
-CO_OCCUR_COLOURS: dict[str, tuple[str, ...]] = {
-    "urban": ("red", "yellow", "blue"),
-    "country": ("brown", "white", "green"),
-}
-#: The colours of the objects: the others, so a colour tells a co-occurring object apart from the object.
-OBJECT_COLOURS: tuple[str, ...] = ("orange", "teal", "purple", "pink")
-#: The textures the objects wear: all of the world's, in both families, so texture tells nothing.
-OBJECT_TEXTURES: tuple[str, ...] = TEXTURES
-#: Ranges of the objects' rotation angles, degrees: any yaw, pitch and roll within ±45°.
-OBJECT_POSE: dict[str, tuple[float, float]] = {"yaw": (-180.0, 180.0), "pitch": (-45.0, 45.0), "roll": (-45.0, 45.0)}
-#: Images per object class in each split (the reference: 4000, 500, 500 at 256 px). Multiples of 400
-#: (train) and 4 (val, test) make every cell exact.
-DEFAULT_SIZES: dict[str, int] = {"train": 2000, "val": 200, "test": 400}
-#: Object (and co-occurring object) renders per family in each split.
-DEFAULT_POOL: dict[str, int] = {"train": 400, "val": 100, "test": 200}
-#: Test-sized builds of named worlds (images per object class, renders per family): the ``tiny`` world's
-#: UrbanCars renders 278 images of 32 px and composites 1,040 (a few seconds on one core).
-WORLD_SIZES: dict[str, dict[str, int]] = {"tiny": {"train": 400, "val": 40, "test": 80}}
-WORLD_POOLS: dict[str, dict[str, int]] = {"tiny": {"train": 32, "val": 12, "test": 24}}
 _SPLIT_SEEDS = {"train": 1, "val": 2, "test": 3}
-
-
-@dataclass(frozen=True)
-class UrbanCarsDesign:
-    """Which shapes, environment maps and colours make up each family of the synthetic UrbanCars, and how
-    the objects vary (colours, textures and rotation ranges, the same for both families).
-
-    Example:
-        >>> design = default_design(load_spec("tiny"))
-        >>> design.objects["urban"], design.objects["country"]
-        (('sphere', 'cube'), ('torus', 'cone'))
-    """
-
-    objects: dict[str, tuple[str, ...]]
-    backgrounds: dict[str, tuple[str, ...]]
-    co_occur: dict[str, tuple[str, ...]]
-    co_occur_colours: dict[str, tuple[str, ...]]
-    object_colours: tuple[str, ...] = OBJECT_COLOURS
-    object_textures: tuple[str, ...] = OBJECT_TEXTURES
-    object_pose: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(OBJECT_POSE))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: ({f: list(v) for f, v in value.items()} if isinstance(value, dict) else list(value))
-                for k, value in asdict(self).items()}  # fmt: skip
-
-
-def default_design(world: WorldSpec) -> UrbanCarsDesign:
-    """The families for ``world``: its classes split in halves (objects), two shapes it does not use per
-    co-occurring family (taken alternately from the remaining shapes), :data:`BACKGROUND_FAMILIES` and
-    :data:`CO_OCCUR_COLOURS` (objects in :data:`OBJECT_COLOURS`).
-
-    Example:
-        >>> default_design(load_spec("tiny")).co_occur
-        {'urban': ('cylinder', 'octahedron'), 'country': ('capsule', 'pyramid')}
-        >>> default_design(load_spec("demo")).co_occur
-        {'urban': ('pyramid',), 'country': ('ring',)}
-    """
-    classes = list(world.classes)
-    if len(classes) < 2:
-        raise ValueError(f"world {world.name} has {len(classes)} class(es); UrbanCars needs two object families")
-    half = len(classes) // 2
-    rest = [s for s in SHAPES if s not in classes]
-    if len(rest) < 2:
-        raise ValueError(
-            f"world {world.name} uses {len(classes)} of the {len(SHAPES)} shapes; the co-occurring objects need "
-            "two shapes it does not use"
-        )
-    k = min(2, len(rest) // 2)
-    return UrbanCarsDesign(
-        objects={"urban": tuple(classes[:half]), "country": tuple(classes[half:])},
-        backgrounds=dict(BACKGROUND_FAMILIES),
-        co_occur={"urban": tuple(rest[0::2][:k]), "country": tuple(rest[1::2][:k])},
-        co_occur_colours=dict(CO_OCCUR_COLOURS),
-    )
-
-
-def cell_sizes(
-    n_per_object: int, bg_ratio: float = TRAIN_RATIO, co_occur_obj_ratio: float = TRAIN_RATIO
-) -> dict[tuple[str, str, str], int]:
-    """Images per (object, background, co-occurring object) cell, by the reference generator's rule.
-
-    ``int(p_bg · p_coobj · n_per_object)``, at least 1, where ``p = ratio`` if the factor agrees with the
-    object and ``1 − ratio`` otherwise (balanced splits: ratio 0.5).
-
-    Example:
-        >>> sizes = cell_sizes(64, 0.5, 0.5)
-        >>> set(sizes.values()), sum(sizes.values())
-        ({16}, 128)
-    """
-    out = {}
-    for obj in FAMILIES:
-        for bg in FAMILIES:
-            for co in FAMILIES:
-                p_bg = bg_ratio if bg == obj else 1 - bg_ratio
-                p_co = co_occur_obj_ratio if co == obj else 1 - co_occur_obj_ratio
-                # the reference's int(); the epsilon keeps 0.05 * 0.05 * 400 = 0.99999… from becoming 0
-                out[(obj, bg, co)] = max(1, int(p_bg * p_co * n_per_object + 1e-9))
-    return out
-
-
-def ratio_folder(bg_ratio: float, co_occur_obj_ratio: float) -> str:
-    """The release's folder name for a split generated with these correlations.
-
-    Example:
-        >>> ratio_folder(0.95, 0.95), ratio_folder(0.5, 0.5)
-        ('bg-0.95_co_occur_obj-0.95', 'bg-0.5_co_occur_obj-0.5')
-    """
-    return f"bg-{bg_ratio}_co_occur_obj-{co_occur_obj_ratio}"
 
 
 def place(
@@ -306,8 +185,6 @@ def _read_pool(folder: Path, families: Mapping[str, tuple[str, ...]]) -> dict[st
 
 def _plates(world: WorldSpec, design: UrbanCarsDesign) -> dict[str, np.ndarray]:
     """One background plate per environment map, rendered without object at twice the image size."""
-    from robustscope.synth.render import SceneRenderer
-
     spec = WorldSpec.from_dict(
         {"name": f"{world.name}-urbancars-plates", "classes": [world.classes[0]], "n": 1,
          "resolution": 2 * world.resolution, "spp": world.spp}
@@ -335,18 +212,6 @@ def _background(plate: np.ndarray, size: int, rng: random.Random) -> np.ndarray:
 def _seeded(*parts: object) -> random.Random:
     text = "\x1f".join(map(str, parts))
     return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little"))
-
-
-def _save_png(array: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    Image.fromarray(np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)).save(tmp, format="PNG")
-    os.replace(tmp, path)
-
-
-def _save_jpeg(array: np.ndarray, path: Path, quality: int) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    Image.fromarray(np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)).save(tmp, format="JPEG", quality=quality)
-    os.replace(tmp, path)
 
 
 def build_synthetic_urbancars(
@@ -385,8 +250,6 @@ def build_synthetic_urbancars(
         >>> sorted(p.name for p in root.iterdir() if p.is_dir())
         ['bg-0.5_co_occur_obj-0.5', 'bg-0.95_co_occur_obj-0.95']
     """
-    from robustscope.synth.render import RENDERER_VERSION, ensure_rendered
-
     spec = load_spec(world) if isinstance(world, (str, Path)) else world
     if resolution is not None and resolution != spec.resolution:
         spec = WorldSpec.from_dict({**spec.to_dict(), "resolution": int(resolution)})
@@ -449,9 +312,9 @@ def build_synthetic_urbancars(
                 obj_rgb, obj_alpha = place(thing["rgb"], thing["alpha"], size, OBJECT_SCALE, OBJECT_CENTRE,
                                            flip=rng.random() < 0.5)  # fmt: skip
                 image = obj_alpha[..., None] * obj_rgb + (1 - obj_alpha[..., None]) * image
-                _save_jpeg(image, folder / f"{i:03d}.jpg", jpeg_quality)
-                _save_png(obj_alpha, folder / f"{i:03d}_mask.png")
-                _save_png(co_alpha, folder / f"{i:03d}_co_occur_obj_mask.png")
+                write_image(image, folder / f"{i:03d}.jpg", "JPEG", quality=jpeg_quality)
+                write_image(obj_alpha, folder / f"{i:03d}_mask.png")
+                write_image(co_alpha, folder / f"{i:03d}_co_occur_obj_mask.png")
                 rows.append(
                     {
                         "split": split,
@@ -475,20 +338,5 @@ def build_synthetic_urbancars(
     return out
 
 
-__all__ = [
-    "BACKGROUND_FAMILIES",
-    "CO_OCCUR_COLOURS",
-    "DEFAULT_POOL",
-    "DEFAULT_SIZES",
-    "OBJECT_COLOURS",
-    "OBJECT_POSE",
-    "OBJECT_TEXTURES",
-    "WORLD_POOLS",
-    "WORLD_SIZES",
-    "UrbanCarsDesign",
-    "build_synthetic_urbancars",
-    "cell_sizes",
-    "default_design",
-    "place",
-    "ratio_folder",
-]
+__all__ = ["BUILDER_VERSION", "CO_OCCUR_CENTRE", "CO_OCCUR_SCALE", "OBJECT_CENTRE", "OBJECT_SCALE",
+           "build_synthetic_urbancars", "place"]

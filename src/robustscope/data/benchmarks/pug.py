@@ -26,62 +26,50 @@ What was verified, and against what (``facebookresearch/PUG`` at commit d6b98fa 
 - **PUG:SPAR** (43,560 images, ``PUG_SPAR/README.md``): ``run_eval_vlms_on_spar.py`` reads ``PATH/labels.csv``
   and uses ``filename, world_name, character_name, character2_name, character1_pos, character_texture,
   character2_texture``, with ``blank`` for an absent animal; its captions and subsets are reproduced by
-  :func:`spar_task` (see there for the departures).
+  :func:`~robustscope.data.benchmarks.pug_spar.spar_task` (see there for the departures).
 - **PUG:AR4T** (training set for vision-language models): ``PUG_AR4T.ipynb`` reads ``PUG_ARmerged_test.csv``
   with columns ``filepath`` (image path relative to the folder), ``Actor1Category`` (used as the label) and
   ``Level``. The train CSV's name (``PUG_ARmerged_train.csv`` here) and the caption column (looked for among
   :data:`CAPTION_COLUMNS`) are not verified.
 
 Image files are looked up at ``PATH/<file>``, then at ``PATH/<label>/<file>`` (PUG:Animals), then by unique
-file name anywhere under ``PATH``; a file found nowhere, or found twice, is an error naming it.
+file name anywhere under ``PATH``; a file found nowhere, or found twice, is an error naming it (reading a
+release: :mod:`robustscope.data.benchmarks.pug_release`).
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from robustscope.data.base import Dataset
-from robustscope.data.benchmarks._common import LabelSets, build_dataset, resolve_label_sets, scan_images
+from robustscope.data.benchmarks._common import LabelSets, build_dataset, resolve_label_sets
+from robustscope.data.benchmarks.pug_release import PAPER, match_class_names, open_release, release_manifest
+from robustscope.data.benchmarks.pug_spar import SPAR_COLUMNS, spar_task
 from robustscope.errors import MissingDataError, SpecError
 from robustscope.formats.pug import PUG_IMAGENET_COLUMNS  # the release's schema, also written by synth
 
 __all__ = [
     "AR4T_CSV",
-    "BLANK",
     "CAPTION_COLUMNS",
     "DEFAULT_VALUE",
     "PAPER",
     "PUG_ANIMALS_FACTORS",
     "PUG_IMAGENET_COLUMNS",
     "PUG_IMAGENET_FACTORS",
-    "SPAR_COLUMNS",
-    "SPAR_TASKS",
     "SWEEP_FOLDERS",
-    "SparTask",
     "is_retrieval",
     "load_pug_animals",
     "load_pug_ar4t",
     "load_pug_imagenet",
     "load_pug_spar",
-    "match_class_names",
     "pug_factors",
-    "read_pug_csv",
     "spar_columns",
-    "spar_task",
 ]
 
-PAPER = (
-    "Bordes et al., PUG: Photorealistic and Semantically Controllable Synthetic Data for Representation "
-    "Learning, NeurIPS 2023 Datasets and Benchmarks"
-)
 #: The factor columns of PUG:ImageNet: its columns minus the file name, the label and the asset name.
 PUG_IMAGENET_FACTORS = tuple(
     c for c in PUG_IMAGENET_COLUMNS if c not in ("filename", "character_name", "character_label")
@@ -102,156 +90,14 @@ SWEEP_FOLDERS = {
 }
 #: The factor columns of PUG:Animals (the label ``character_name`` aside).
 PUG_ANIMALS_FACTORS = ("world_name", "character_scale", "camera_yaw", "character_texture")
-#: The PUG:SPAR columns the authors' evaluation script reads.
-SPAR_COLUMNS = (
-    "filename",
-    "world_name",
-    "character_name",
-    "character2_name",
-    "character1_pos",
-    "character_texture",
-    "character2_texture",
-)
 #: The value a one-factor-at-a-time image gives the factors it does not vary (PUG:ImageNet).
 DEFAULT_VALUE = "Default"
-#: The value of ``character_name`` / ``character2_name`` where PUG:SPAR has no animal.
-BLANK = "blank"
 #: Column names tried, in order, for the caption of a PUG:AR4T image (not verified against the release).
 CAPTION_COLUMNS = ("caption", "Caption", "captions", "text", "prompt")
 IMAGENET_CSV = "labels_pug_imagenet.csv"
 ANIMALS_CSV = "labels_pug_animal.csv"
 SPAR_CSV = "labels.csv"
 AR4T_CSV = "PUG_ARmerged_{split}.csv"
-FILE_COLUMNS = ("filename", "filepath", "file_name", "path")
-
-
-# -- reading a release CSV --------------------------------------------------------------------------------
-def _csv_and_root(path: str | Path, default_csv: str, benchmark: str) -> tuple[Path, Path]:
-    given = Path(path).expanduser()
-    if given.is_file():
-        return given, given.parent
-    if not given.is_dir():
-        raise MissingDataError(f"{benchmark} folder {given} does not exist; expected {given}/{default_csv} and images")
-    csv = given / default_csv
-    if not csv.is_file():
-        found = sorted(p.name for p in given.glob("*.csv"))
-        raise MissingDataError(
-            f"{benchmark}: no {default_csv} in {given}"
-            + (f" (CSV files there: {found}; pass PATH/<file>.csv)" if found else "")
-        )
-    return csv, given
-
-
-def read_pug_csv(csv: str | Path, required: Sequence[str] = ()) -> pd.DataFrame:
-    """A PUG label CSV as strings (index columns dropped); :class:`MissingDataError` names missing columns.
-
-    Example:
-        >>> import tempfile
-        >>> csv = tempfile.mkdtemp() + "/labels.csv"
-        >>> _ = open(csv, "w").write(",filename,world_name\\n0,a.png,Desert\\n")
-        >>> read_pug_csv(csv, ["filename"]).to_dict("records")
-        [{'filename': 'a.png', 'world_name': 'Desert'}]
-    """
-    path = Path(csv)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise MissingDataError(f"{path} is not a PUG label CSV ({err})") from None
-    frame = frame.loc[:, [c for c in frame.columns if c and not str(c).startswith("Unnamed")]]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise MissingDataError(f"{path} lacks column(s) {missing}; its columns: {list(frame.columns)}")
-    if frame.empty:
-        raise MissingDataError(f"{path} has no rows")
-    return frame.reset_index(drop=True)
-
-
-def _file_column(frame: pd.DataFrame, csv: Path) -> str:
-    for name in FILE_COLUMNS:
-        if name in frame.columns:
-            return name
-    raise MissingDataError(f"{csv} has no image column (tried {list(FILE_COLUMNS)}); columns: {list(frame.columns)}")
-
-
-def _resolve_files(root: Path, files: Sequence[str], subfolders: Sequence[str] | None, csv: Path) -> list[str]:
-    """Each file as a path relative to ``root``: as given, under its label folder, or by unique file name."""
-    resolved: list[str] = []
-    by_name: dict[str, list[str]] | None = None
-    missing: list[str] = []
-    ambiguous: list[tuple[str, list[str]]] = []
-    for i, raw in enumerate(files):
-        name = str(raw).replace("\\", "/").lstrip("/")
-        candidates = [name] + ([f"{subfolders[i]}/{name}"] if subfolders is not None else [])
-        hit = next((c for c in candidates if os.path.isfile(root / c)), None)
-        if hit is None:
-            if by_name is None:  # scanning the tree costs a pass over it: only when a direct lookup fails
-                by_name = {}
-                for relative in scan_images(root):
-                    by_name.setdefault(relative.rsplit("/", 1)[-1], []).append(relative)
-            matches = [m for m in by_name.get(name.rsplit("/", 1)[-1], []) if m.endswith(name)]
-            if len(matches) == 1:
-                hit = matches[0]
-            elif matches:
-                ambiguous.append((name, matches[:3]))
-            else:
-                missing.append(name)
-        resolved.append(hit or name)
-    if missing:
-        raise MissingDataError(
-            f"{len(missing)} of {len(files)} images named in {csv} are missing under {root}, e.g. {missing[0]!r} "
-            f"(looked for {root}/<file>, {root}/<label>/<file> and the file name anywhere below {root})"
-        )
-    if ambiguous:
-        name, matches = ambiguous[0]
-        raise MissingDataError(f"{csv}: image {name!r} is not under {root} as named; several files match: {matches}")
-    return resolved
-
-
-def _manifest(
-    root: Path,
-    frame: pd.DataFrame,
-    file_column: str,
-    labels: Sequence[int],
-    csv: Path,
-    subfolders: Sequence[str] | None = None,
-    skip: Sequence[str] = (),
-) -> dict[str, list[Any]]:
-    paths = _resolve_files(root, frame[file_column].tolist(), subfolders, csv)
-    columns: dict[str, list[Any]] = {"sample_id": list(paths), "path": list(paths), "label": [int(v) for v in labels]}
-    for column in frame.columns:
-        if column not in {file_column, "sample_id", "path", "label", *skip}:
-            columns[column] = frame[column].tolist()
-    return columns
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
-
-
-def match_class_names(values: Sequence[str], classes: Sequence[str], where: str) -> list[int]:
-    """Index in ``classes`` of each value: exact name first, then ignoring case and punctuation.
-
-    Raises :class:`MissingDataError` listing the values that match no class.
-
-    Example:
-        >>> match_class_names(["Goldfish", "GoldFish", "Table_Lamb"], ["Goldfish", "Table_Lamb"], "x")
-        [0, 0, 1]
-    """
-    exact = {name: i for i, name in enumerate(classes)}
-    loose: dict[str, int] = {}
-    for i, name in enumerate(classes):
-        loose.setdefault(_normalise(name), i)
-    out, unknown = [], []
-    for value in values:
-        index = exact.get(str(value), loose.get(_normalise(value)))
-        if index is None:
-            unknown.append(str(value))
-            index = -1
-        out.append(index)
-    if unknown:
-        shown = sorted(set(unknown))[:5]
-        raise MissingDataError(f"{where}: label(s) {shown} are not among the {len(classes)} classes")
-    return out
 
 
 # -- PUG:ImageNet -----------------------------------------------------------------------------------------
@@ -280,13 +126,11 @@ def load_pug_imagenet(path: str | Path, label_sets: LabelSets = None) -> Dataset
         >>> len(ds.classes), ds.class_names(), ds.metadata["set_reduction"], ds.factor_columns
         (151, ['Goldfish'], 'top1_in_set', ['world_name', 'character_name', 'camera_yaw'])
     """
-    csv, root = _csv_and_root(path, IMAGENET_CSV, "pug-imagenet")
-    frame = read_pug_csv(csv, ["character_label"])
-    file_column = _file_column(frame, csv)
+    csv, root, frame, file_column = open_release(path, IMAGENET_CSV, "pug-imagenet", ["character_label"])
     found = sorted(set(frame["character_label"]))
     classes, sets, source = resolve_label_sets(label_sets, "pug_imagenet", found)
     labels = match_class_names(frame["character_label"].tolist(), classes, str(csv))
-    columns = _manifest(root, frame, file_column, labels, csv, skip=("character_label",))
+    columns = release_manifest(root, frame, file_column, labels, csv, skip=("character_label",))
     folders = [p.split("/", 1)[0] if "/" in p else "" for p in columns["path"]]
     if "sweep" not in columns and any(f in SWEEP_FOLDERS for f in folders):
         # Images sorted into per-factor folders name the sweep they belong to: the authors' own grouping.
@@ -331,16 +175,15 @@ def load_pug_animals(path: str | Path, classes: Sequence[str] | None = None) -> 
         >>> ds.classes, ds.manifest["path"].tolist(), ds.factor_columns
         (['Penguin'], ['Penguin/0.png'], ['world_name', 'character_scale', 'character_texture', 'camera_yaw'])
     """
-    csv, root = _csv_and_root(path, ANIMALS_CSV, "pug-animals")
-    frame = read_pug_csv(csv, ["character_name"])
-    file_column = _file_column(frame, csv)
+    csv, root, frame, file_column = open_release(path, ANIMALS_CSV, "pug-animals", ["character_name"])
     names = list(classes) if classes is not None else sorted(set(frame["character_name"]))
     index = {n: i for i, n in enumerate(names)}
     unknown = sorted(set(frame["character_name"]) - set(index))
     if unknown:
         raise MissingDataError(f"{csv}: animal(s) {unknown[:5]} are not in classes ({len(names)} given)")
     labels = [index[n] for n in frame["character_name"]]
-    columns = _manifest(root, frame, file_column, labels, csv, frame["character_name"].tolist(), ("character_name",))
+    animals = frame["character_name"].tolist()
+    columns = release_manifest(root, frame, file_column, labels, csv, animals, ("character_name",))
     metadata = {
         "benchmark": "pug-animals",
         "paper": PAPER,
@@ -376,9 +219,7 @@ def load_pug_ar4t(
         >>> ds.classes, ds.manifest[["Level", "caption"]].values.tolist()
         (['microphone'], [['1', 'A microphone on the left']])
     """
-    csv, root = _csv_and_root(path, AR4T_CSV.format(split=split), "pug-ar4t")
-    frame = read_pug_csv(csv, ["Actor1Category"])
-    file_column = _file_column(frame, csv)
+    csv, root, frame, file_column = open_release(path, AR4T_CSV.format(split=split), "pug-ar4t", ["Actor1Category"])
     if caption_column is not None and caption_column not in frame.columns:
         raise SpecError(f"{csv}: no caption column {caption_column!r}; columns: {list(frame.columns)}")
     chosen = caption_column or next((c for c in CAPTION_COLUMNS if c in frame.columns), None)
@@ -386,7 +227,7 @@ def load_pug_ar4t(
         frame = frame.rename(columns={chosen: "caption"})
     names = list(classes) if classes is not None else sorted(set(frame["Actor1Category"]))
     labels = match_class_names(frame["Actor1Category"].tolist(), names, str(csv))
-    columns = _manifest(root, frame, file_column, labels, csv, skip=("Actor1Category",))
+    columns = release_manifest(root, frame, file_column, labels, csv, skip=("Actor1Category",))
     metadata = {
         "benchmark": "pug-ar4t",
         "paper": PAPER,
@@ -399,145 +240,6 @@ def load_pug_ar4t(
 
 
 # -- PUG:SPAR caption retrieval ---------------------------------------------------------------------------
-#: SPAR retrieval tasks and the variants the authors' evaluation script runs (the first is the default); a
-#: texture task takes any texture of the CSV, a relation task any side (left, right, bottom, top).
-SPAR_TASKS: dict[str, tuple[str, ...]] = {
-    "scene": (),
-    "single": ("Default", "Blue", "Grass"),
-    "single_relation": ("left", "bottom"),
-    "double": ("Default", "Blue", "Grass"),
-    "double_relation": ("left", "bottom"),
-    "double_attribute": ("Blue", "Grass"),
-}
-_OPPOSITE = {"left": "right", "right": "left", "bottom": "top", "top": "bottom"}
-
-
-@dataclass(frozen=True)
-class SparTask:
-    """One PUG:SPAR caption-retrieval task: which CSV rows, their captions and the right one per image.
-
-    Attributes:
-        name: ``task`` or ``task:variant`` (``+bg`` when captions name the background).
-        rows: positions in the CSV of the task's images.
-        captions: the captions retrieved among (unique).
-        targets: ``[len(rows)]`` index of each image's caption.
-        negatives: ``[len(rows)]`` index of its hard-negative caption (the same animals swapped), -1 if none.
-    """
-
-    name: str
-    rows: np.ndarray
-    captions: list[str]
-    targets: np.ndarray
-    negatives: np.ndarray
-
-
-def _with_world(caption: str, world: str, with_background: bool) -> str:
-    return f"{caption} in a {world} environment" if with_background else caption
-
-
-def spar_task(frame: pd.DataFrame, task: str, variant: str | None = None, with_background: bool = False) -> SparTask:
-    """Build a PUG:SPAR caption-retrieval task from the label CSV, as ``run_eval_vlms_on_spar.py`` does.
-
-    Captions, per task (``{w}``: world, ``{c}``: animal, ``{t}``: texture, ``{r}``: position):
-
-    - ``scene``: images without animals; "This is a photo in a {w} environment".
-    - ``single:TEXTURE``: one animal, ``character_texture`` = TEXTURE; "This is a photo of a {c}".
-    - ``single_relation:left|bottom``: one animal, texture ``Default``, ``character1_pos`` = left (bottom);
-      "This is a photo of a {c} on the {r} of the picture" (the first animal is at ``character1_pos``, the
-      second at the opposite side); hard negative: the other side.
-    - ``double:TEXTURE``: two animals; "This is a photo of a {a} and a {b}" with the names sorted.
-    - ``double_relation:left|bottom``: two different animals, texture ``Default``; "This is a photo of a {c1}
-      on the {p} and a {c2} on the {p'} of the picture"; hard negative: the animals swapped.
-    - ``double_attribute:Blue|Grass``: two different animals, ``character_texture`` = Blue (Grass); "This is a
-      photo of a {c1} textured with {t1} and a {c2} textured with {t2}"; hard negative: the animals swapped.
-
-    With ``with_background`` (the script's ``captionback_True`` runs) every caption is written for every world,
-    ending "in a {w} environment", and the right one names the image's world.
-
-    Departures from the script, all in the caption *set* (the right caption is the same): the script lists
-    ``blank`` (no animal) among the single-animal captions ("This is a photo of a blank") and drops the first
-    animal of the single-relation list; here the captions are those of the animals present, ``blank`` never
-    one. The script keeps the first 10 background-only images for ``scene``; here all of them. Hard negatives
-    are added to the caption set when no image has them as its own caption (the script would fail there).
-    Caption order is that of first appearance (the script's order for ``single``; a Python ``set`` for the
-    relation tasks), which matters only for exact ties.
-
-    Example:
-        >>> frame = pd.DataFrame({"filename": ["a", "b"], "world_name": ["Desert"] * 2,
-        ...     "character_name": ["Cat", "blank"], "character2_name": ["blank", "Dog"],
-        ...     "character1_pos": ["left", "left"], "character_texture": ["Default"] * 2,
-        ...     "character2_texture": ["Default"] * 2})
-        >>> t = spar_task(frame, "single_relation", "left")
-        >>> t.captions[:2]  # the right captions first: the second animal is on the opposite side
-        ['This is a photo of a Cat on the left of the picture', 'This is a photo of a Dog on the right of the picture']
-        >>> t.targets.tolist(), t.negatives.tolist(), t.captions[2]
-        ([0, 1], [2, 3], 'This is a photo of a Cat on the right of the picture')
-    """
-    if task not in SPAR_TASKS:
-        raise SpecError(f"PUG:SPAR task {task!r}; choose one of {list(SPAR_TASKS)}")
-    variants = SPAR_TASKS[task]
-    if variants and variant is None:
-        variant = variants[0]
-    if task.endswith("_relation") and variant not in _OPPOSITE:
-        raise SpecError(f"PUG:SPAR task {task!r}: variant {variant!r}; the first animal's side: {list(_OPPOSITE)}")
-    missing = [c for c in SPAR_COLUMNS[1:] if c not in frame.columns]
-    if missing:
-        raise MissingDataError(f"PUG:SPAR labels lack column(s) {missing}; columns: {list(frame.columns)}")
-    f = frame.astype(str)
-    c1, c2 = f["character_name"].to_numpy(), f["character2_name"].to_numpy()
-    worlds_all = list(pd.unique(f["world_name"]))
-    one = (c1 == BLANK) != (c2 == BLANK)
-    two = (c1 != BLANK) & (c2 != BLANK)
-    texture = f["character_texture"].to_numpy()
-    position = f["character1_pos"].to_numpy()
-    pairs: list[tuple[str, str | None]] = []  # per selected row: (right caption, hard negative)
-    if task == "scene":
-        selected = np.flatnonzero((c1 == BLANK) & (c2 == BLANK))
-        pairs = [(f"This is a photo in a {f['world_name'].iat[i]} environment", None) for i in selected]
-        with_background = False  # the scene captions already name the world
-    elif task == "single":
-        selected = np.flatnonzero(one & (texture == variant))
-        pairs = [(f"This is a photo of a {c1[i] if c1[i] != BLANK else c2[i]}", None) for i in selected]
-    elif task == "single_relation":
-        assert variant is not None
-        selected = np.flatnonzero(one & (texture == "Default") & (position == variant))
-        for i in selected:
-            animal, side = (c1[i], variant) if c1[i] != BLANK else (c2[i], _OPPOSITE[variant])
-            text = "This is a photo of a {} on the {} of the picture"
-            pairs.append((text.format(animal, side), text.format(animal, _OPPOSITE[side])))
-    elif task == "double":
-        selected = np.flatnonzero(two & (texture == variant))
-        pairs = [("This is a photo of a {} and a {}".format(*sorted((c1[i], c2[i]))), None) for i in selected]
-    elif task == "double_relation":
-        assert variant is not None
-        selected = np.flatnonzero(two & (c1 != c2) & (texture == "Default") & (position == variant))
-        other = _OPPOSITE[variant]
-        text = "This is a photo of a {} on the {} and a {} on the {} of the picture"
-        pairs = [
-            (text.format(c1[i], variant, c2[i], other), text.format(c2[i], variant, c1[i], other)) for i in selected
-        ]
-    else:  # double_attribute
-        selected = np.flatnonzero(two & (c1 != c2) & (texture == variant))
-        t2 = f["character2_texture"].to_numpy()
-        text = "This is a photo of a {} textured with {} and a {} textured with {}"
-        pairs = [
-            (text.format(c1[i], texture[i], c2[i], t2[i]), text.format(c2[i], texture[i], c1[i], t2[i]))
-            for i in selected
-        ]
-    if not len(selected):
-        raise MissingDataError(f"PUG:SPAR task {task}{':' + variant if variant else ''}: no image fits it")
-    worlds = f["world_name"].to_numpy()[selected]
-    bases = list(dict.fromkeys([p for p, _ in pairs] + [n for _, n in pairs if n is not None]))
-    captions = [_with_world(b, w, True) for b in bases for w in worlds_all] if with_background else bases
-    index = {c: i for i, c in enumerate(captions)}
-    targets, negatives = [], []
-    for (right, negative), world in zip(pairs, worlds, strict=True):
-        targets.append(index[_with_world(right, world, with_background)])
-        negatives.append(-1 if negative is None else index[_with_world(negative, world, with_background)])
-    name = task + (f":{variant}" if variant else "") + ("+bg" if with_background else "")
-    return SparTask(name, selected, captions, np.array(targets, dtype=np.int64), np.array(negatives, dtype=np.int64))
-
-
 def load_pug_spar(
     path: str | Path, task: str = "single", variant: str | None = None, with_background: bool = False
 ) -> Dataset:
@@ -572,12 +274,11 @@ def load_pug_spar(
     """
     if task.endswith("+bg"):
         task, with_background = task[: -len("+bg")], True
-    csv, root = _csv_and_root(path, SPAR_CSV, "pug-spar")
-    frame = read_pug_csv(csv, SPAR_COLUMNS)
+    csv, root, frame, file_column = open_release(path, SPAR_CSV, "pug-spar", SPAR_COLUMNS)
     spec = spar_task(frame, task, variant, with_background)
     chosen = frame.iloc[spec.rows].reset_index(drop=True)
     negatives = [spec.captions[n] if n >= 0 else "" for n in spec.negatives]
-    columns = _manifest(root, chosen, "filename", spec.targets.tolist(), csv)
+    columns = release_manifest(root, chosen, file_column, spec.targets.tolist(), csv)
     columns["hard_negative"] = negatives
     metadata = {
         "benchmark": "pug-spar",

@@ -21,7 +21,7 @@ corruption is defined on them:
 from __future__ import annotations
 
 # Importing the families registers their corruptions.
-from robustscope.shifts.corruptions import blur, digital, noise, weather  # noqa: F401
+from robustscope.shifts.corruptions import blur, digital, noise, spatter, weather  # noqa: F401
 from robustscope.shifts.corruptions.base import (
     CORRUPTIONS,
     SEVERITIES,

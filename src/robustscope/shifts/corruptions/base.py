@@ -16,7 +16,7 @@ import torch
 from robustscope.errors import SpecError
 from robustscope.registry import Registry
 from robustscope.shifts.base import CHANNELS, Shift, sample_seed
-from robustscope.shifts.spec import Param
+from robustscope.shifts.params import Param
 
 #: Image side the published parameters were tuned for.
 REFERENCE_SIZE = 224

@@ -1,0 +1,237 @@
+"""The factors of a synthetic world: their names and defaults, and how one factor's value is chosen.
+
+A world spec (:mod:`robustscope.synth.spec`) gives each factor either a list of ``values`` (categorical or
+numeric), a ``range: [low, high]`` (numeric factors only), or a single constant; ``tie_to_class`` (with
+``tie_prob``) ties values to classes to build exact correlations, and ``steps`` is how many values a range
+contributes to a grid. :func:`parse_factor` validates one factor's entry into a :class:`Factor`, which
+draws values (:meth:`Factor.sample`) and lists them for a grid (:meth:`Factor.grid_values`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from robustscope.errors import SpecError
+from robustscope.registry import suggest
+from robustscope.synth.backgrounds import BACKGROUNDS
+from robustscope.synth.textures import COLORS, LIGHT_COLORS, TEXTURES, parse_color
+
+__all__ = ["CATEGORICAL_FACTORS", "FACTOR_NAMES", "NUMERIC_FACTORS", "Factor", "parse_factor", "spec_error"]
+
+#: Numeric factors (values are floats; ``range`` allowed), with their defaults.
+NUMERIC_FACTORS: dict[str, float] = {
+    "yaw": 0.0,
+    "pitch": 0.0,
+    "roll": 0.0,
+    "scale": 0.8,
+    "position_x": 0.0,
+    "position_y": 0.0,
+    "light_azimuth": 45.0,
+    "light_elevation": 40.0,
+    "light_intensity": 2.5,
+}
+#: Categorical factors, with their defaults.
+CATEGORICAL_FACTORS: dict[str, str] = {
+    "texture": "plain",
+    "color": "red",
+    "light_color": "white",
+    "background": "sky",
+}
+FACTOR_NAMES: tuple[str, ...] = (*CATEGORICAL_FACTORS, *NUMERIC_FACTORS)
+_NAMES_OF = {"texture": TEXTURES, "color": tuple(COLORS), "light_color": tuple(LIGHT_COLORS), "background": BACKGROUNDS}
+
+
+def spec_error(where: str, message: str) -> SpecError:
+    """The :class:`SpecError` for a bad field of a world spec: where it is, then what is wrong.
+
+    Example:
+        >>> print(spec_error("world toy.factors.yaw.range", "low 3 is above high 1"))
+        world toy.factors.yaw.range: low 3 is above high 1
+    """
+    return SpecError(f"{where}: {message}")
+
+
+@dataclass
+class Factor:
+    """How one factor's value is chosen.
+
+    Exactly one of ``values`` (list) or ``range`` (low, high) is set. ``tie_to_class`` maps a class to
+    the values (or, for a range factor, the ``[low, high]`` sub-range) it draws from with probability
+    ``tie_prob``; otherwise the sample draws from the other values (range: the whole range). The class
+    ``"*"`` in a spec ties every class not named: ``{"*": [white]}`` with ``tie_prob: 0.5`` gives a common
+    value half the time and an uncommon one otherwise.
+    ``steps`` is how many evenly spaced values a range contributes to a grid.
+    """
+
+    name: str
+    values: list[Any] | None = None
+    range: tuple[float, float] | None = None
+    tie_to_class: dict[str, Any] = field(default_factory=dict)
+    tie_prob: float = 1.0
+    steps: int = 3
+
+    @property
+    def numeric(self) -> bool:
+        return self.name in NUMERIC_FACTORS
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.values is not None:
+            out["values"] = list(self.values)
+        if self.range is not None:
+            out["range"] = list(self.range)
+        if self.tie_to_class:
+            out["tie_to_class"] = {
+                k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.tie_to_class.items()
+            }
+            out["tie_prob"] = self.tie_prob
+        if self.range is not None:
+            out["steps"] = self.steps
+        return out
+
+    def grid_values(self, cls: str) -> list[Any]:
+        """Values this factor takes in a grid for class ``cls`` (ties restrict them)."""
+        if cls in self.tie_to_class:
+            tied = self.tie_to_class[cls]
+            if self.range is not None:
+                return [float(x) for x in np.linspace(tied[0], tied[1], self.steps)]
+            return list(tied)
+        if self.range is not None:
+            return [float(x) for x in np.linspace(self.range[0], self.range[1], self.steps)]
+        assert self.values is not None
+        return list(self.values)
+
+    def sample(self, cls: str, rng: np.random.Generator) -> Any:
+        """Draw one value for a sample of class ``cls``.
+
+        Always consumes the same number of random numbers, so adding a tie does not reshuffle
+        the other factors of the world.
+        """
+        coin, pick = rng.random(), rng.random()
+        pool_range, pool_values = self.range, self.values
+        if cls in self.tie_to_class:
+            tied = self.tie_to_class[cls]
+            if coin < self.tie_prob:
+                pool_range, pool_values = (tuple(tied), None) if self.range is not None else (None, list(tied))
+            elif self.values is not None:
+                rest = [v for v in self.values if v not in tied]
+                pool_values = rest or list(self.values)
+        if pool_range is not None:
+            return float(pool_range[0] + (pool_range[1] - pool_range[0]) * pick)
+        assert pool_values is not None
+        return pool_values[min(int(pick * len(pool_values)), len(pool_values) - 1)]
+
+
+def _check_value(factor: str, value: Any, where: str) -> Any:
+    if factor in NUMERIC_FACTORS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise spec_error(where, f"{factor} values must be numbers, got {value!r}")
+        if factor == "scale" and value <= 0:
+            raise spec_error(where, f"scale must be positive, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise spec_error(where, f"{factor} values must be names, got {value!r}")
+    names = _NAMES_OF[factor]
+    if value in names:
+        return value
+    if factor in ("color", "light_color"):
+        try:
+            parse_color(value, COLORS if factor == "color" else LIGHT_COLORS)
+            return value
+        except ValueError:
+            pass
+    hint = suggest(value, names)
+    raise spec_error(
+        where,
+        f"unknown {factor} {value!r}" + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(names)}"),
+    )
+
+
+def parse_factor(name: str, raw: Any, classes: list[str], where: str) -> Factor:
+    """Validate one factor's entry of a world spec (a constant, a list, ``"all"`` or a mapping) into a :class:`Factor`.
+
+    Raises :class:`SpecError` naming the bad field (``where``) with near misses for unknown names.
+
+    Example:
+        >>> f = parse_factor("texture", {"values": ["plain", "stripes"], "tie_to_class": {"cube": "stripes"}},
+        ...                  ["sphere", "cube"], "world toy.factors.texture")
+        >>> f.values, f.tie_to_class
+        (['plain', 'stripes'], {'cube': ['stripes']})
+        >>> parse_factor("yaw", {"range": [30, -30]}, ["cube"], "w.factors.yaw")
+        Traceback (most recent call last):
+        ...
+        robustscope.errors.SpecError: w.factors.yaw.range: low 30.0 is above high -30.0
+    """
+    if name not in FACTOR_NAMES:
+        hint = suggest(name, FACTOR_NAMES)
+        raise spec_error(
+            where,
+            f"unknown factor {name!r}"
+            + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(FACTOR_NAMES)}"),
+        )
+    if raw == "all" and name in _NAMES_OF:
+        raw = {"values": list(_NAMES_OF[name])}
+    if not isinstance(raw, dict):
+        raw = {"values": list(raw) if isinstance(raw, (list, tuple)) else [raw]}
+    unknown = set(raw) - {"values", "range", "tie_to_class", "tie_prob", "steps"}
+    if unknown:
+        raise spec_error(where, f"unknown key(s) {sorted(unknown)} (use values, range, tie_to_class, tie_prob, steps)")
+    values, rng_ = raw.get("values"), raw.get("range")
+    if (values is None) == (rng_ is None):
+        raise spec_error(where, "give exactly one of 'values' or 'range'")
+    factor = Factor(name)
+    if values is not None:
+        if values == "all" and name in _NAMES_OF:
+            values = list(_NAMES_OF[name])
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        if not values:
+            raise spec_error(f"{where}.values", "must not be empty")
+        factor.values = [_check_value(name, v, f"{where}.values") for v in values]
+    else:
+        if name not in NUMERIC_FACTORS:
+            raise spec_error(f"{where}.range", f"{name} is categorical: give 'values', not 'range'")
+        if not (isinstance(rng_, (list, tuple)) and len(rng_) == 2):
+            raise spec_error(f"{where}.range", f"must be [low, high], got {rng_!r}")
+        lo, hi = (_check_value(name, v, f"{where}.range") for v in rng_)
+        if lo > hi:
+            raise spec_error(f"{where}.range", f"low {lo} is above high {hi}")
+        factor.range = (lo, hi)
+    steps = raw.get("steps", 3)
+    if not isinstance(steps, int) or steps < 1:
+        raise spec_error(f"{where}.steps", f"must be a positive integer, got {steps!r}")
+    factor.steps = steps
+    prob = raw.get("tie_prob", 1.0)
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+        raise spec_error(f"{where}.tie_prob", f"must be a probability in [0, 1], got {prob!r}")
+    factor.tie_prob = float(prob)
+    ties = raw.get("tie_to_class") or {}
+    if not isinstance(ties, dict):
+        raise spec_error(f"{where}.tie_to_class", "must map class names to values")
+    if "*" in ties:  # the same tie for every class not listed by name
+        ties = {**{c: ties["*"] for c in classes}, **{k: v for k, v in ties.items() if k != "*"}}
+    for cls, tied in ties.items():
+        at = f"{where}.tie_to_class.{cls}"
+        if cls not in classes:
+            hint = suggest(str(cls), classes)
+            raise spec_error(
+                at,
+                f"{cls!r} is not one of the world's classes {classes}"
+                + (f"; did you mean {hint[0]!r}?" if hint else ""),
+            )
+        if factor.range is not None:
+            if not (isinstance(tied, (list, tuple)) and len(tied) == 2):
+                raise spec_error(at, f"a range factor ties to a [low, high] sub-range, got {tied!r}")
+            lo, hi = (_check_value(name, v, at) for v in tied)
+            if lo > hi:
+                raise spec_error(at, f"low {lo} is above high {hi}")
+            factor.tie_to_class[cls] = (lo, hi)
+        else:
+            tied = list(tied) if isinstance(tied, (list, tuple)) else [tied]
+            if not tied:
+                raise spec_error(at, "must not be empty")
+            factor.tie_to_class[cls] = [_check_value(name, v, at) for v in tied]
+    return factor
