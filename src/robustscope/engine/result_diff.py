@@ -112,7 +112,7 @@ def diff_results(before: pd.DataFrame, after: pd.DataFrame, canonical_shifts: bo
         if column in left.columns and column in right.columns:
             same &= _same(left_common[column], right_common[column])
     figures = [c for c in FIGURE_COLUMNS if c in left.columns and c in right.columns]
-    changed = left_common.loc[~same, figures].join(right_common.loc[~same, figures], rsuffix="_after")
+    changed = left_common.loc[~same, figures].join(right_common.loc[~same, figures].add_suffix("_after"))
     return ResultDiff(
         matched=len(common),
         only_before=left.loc[left.index.difference(right.index)].reset_index(),
