@@ -124,6 +124,19 @@ def test_oversized_image_is_skipped_under_the_policy(tmp_path: Path) -> None:
         Runner(PredictionStore(tmp_path / "p3"), max_image_pixels=0)
 
 
+def test_raising_the_pixel_limit_reads_what_a_lower_limit_skipped(tmp_path: Path) -> None:
+    data = _dataset(tmp_path, [8, 40, 8])  # the middle one has 1,600 pixels
+    model = Model.from_module(nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 1)), EXACT, ["a"])
+    store = PredictionStore(tmp_path / "shared")  # one store: the second run must not reuse the first's shards
+    low = Runner(store, on_bad_image="skip", max_image_pixels=1000, progress=False).run(model, data)
+    high = Runner(store, on_bad_image="skip", max_image_pixels=2000, progress=False).run(model, data)
+    default = Runner(store, on_bad_image="skip", progress=False).run(model, data)
+    assert list(low.predictions.sample_ids) == ["0", "2"] and low.bad_images
+    for run in (high, default):
+        assert list(run.predictions.sample_ids) == ["0", "1", "2"] and not run.bad_images
+        assert run.shards_computed == 1 and run.key != low.key
+
+
 def test_cli_takes_a_positive_pixel_limit() -> None:
     base = ["run", "--model", "file:m", "--data", "folder:d"]
     assert build_parser().parse_args([*base, "--max-image-pixels", "250000000"]).max_image_pixels == 250_000_000

@@ -27,13 +27,16 @@ def key_payload(
     *,
     model_fingerprint: str | None = None,
     dataset_fingerprint: str | None = None,
+    max_image_pixels: int | None = None,
 ) -> dict[str, Any]:
     """The JSON-able fields a prediction key hashes (handy to see *why* two keys differ).
 
     ``model_fingerprint``/``dataset_fingerprint`` let callers that already computed them skip
-    re-hashing the weights and the manifest.
+    re-hashing the weights and the manifest. ``max_image_pixels`` decides which images are read and
+    which are skipped as possible decompression bombs, so a limit other than PIL's default is part of
+    the key (the default adds nothing, so keys made without a limit stay as they were).
     """
-    return {
+    payload: dict[str, Any] = {
         "format_version": STORE_FORMAT_VERSION,
         "model": {
             "name": model.name,
@@ -45,6 +48,9 @@ def key_payload(
         "shift": shift.key(),
         "seed": int(seed),
     }
+    if max_image_pixels is not None:
+        payload["max_image_pixels"] = int(max_image_pixels)
+    return payload
 
 
 def prediction_key(
@@ -55,6 +61,7 @@ def prediction_key(
     *,
     model_fingerprint: str | None = None,
     dataset_fingerprint: str | None = None,
+    max_image_pixels: int | None = None,
 ) -> str:
     """The PredictionStore key of (model, dataset, shift, seed): 24 hex chars of a sha256.
 
@@ -68,9 +75,10 @@ def prediction_key(
         >>> import pandas as pd
         >>> from torch import nn
         >>> from robustscope.data import Dataset
-        >>> from robustscope.models import Model
+        >>> from robustscope.models import Model, Preprocessing
         >>> from robustscope.shifts import Identity
-        >>> model = Model.from_module(nn.Linear(2, 2), labels=["a", "b"])
+        >>> model = Model.from_module(nn.Linear(2, 2), labels=["a", "b"],
+        ...                           preprocessing=Preprocessing(input_size=2, crop_pct=1.0))
         >>> data = Dataset("toy", "/nonexistent", ["a", "b"],
         ...                pd.DataFrame({"sample_id": ["x"], "path": ["x.png"], "label": [0]}))
         >>> key = prediction_key(model, data, Identity(), seed=0)
@@ -78,7 +86,13 @@ def prediction_key(
         (24, False)
     """
     payload = key_payload(
-        model, dataset, shift, seed, model_fingerprint=model_fingerprint, dataset_fingerprint=dataset_fingerprint
+        model,
+        dataset,
+        shift,
+        seed,
+        model_fingerprint=model_fingerprint,
+        dataset_fingerprint=dataset_fingerprint,
+        max_image_pixels=max_image_pixels,
     )
     text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]

@@ -125,7 +125,14 @@ class Runner:
     def key(self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0) -> str:
         """The prediction key this runner would use (no forward pass, nothing written)."""
         shift = _bound(shift or Identity(), model, dataset)
-        return prediction_key(model, dataset, shift, seed, dataset_fingerprint=dataset.fingerprint(self.content_index))
+        return prediction_key(
+            model,
+            dataset,
+            shift,
+            seed,
+            dataset_fingerprint=dataset.fingerprint(self.content_index),
+            max_image_pixels=self.max_image_pixels,
+        )
 
     def plan(self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0) -> list[ShardTask]:
         """The shards still missing for (model, dataset, shift, seed), as tasks.
@@ -148,7 +155,15 @@ class Runner:
         shift = _bound(shift, model, dataset)  # shifts that read the dataset (masks…) get it here
         model_fp = model_fp or model.fingerprint()
         dataset_fp = dataset_fp or dataset.fingerprint(self.content_index)
-        key = prediction_key(model, dataset, shift, seed, model_fingerprint=model_fp, dataset_fingerprint=dataset_fp)
+        key = prediction_key(
+            model,
+            dataset,
+            shift,
+            seed,
+            model_fingerprint=model_fp,
+            dataset_fingerprint=dataset_fp,
+            max_image_pixels=self.max_image_pixels,
+        )
         meta = self._ensure_meta(key, model, dataset, shift, seed, model_fp, dataset_fp)
         ranges = shard_ranges(len(dataset), int(meta["shard_size"]))
         tasks = [

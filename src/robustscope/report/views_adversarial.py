@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import re
-
-from robustscope.report.kit import ViewInputs, error_bars, esc, heading, layout, ordered_unique, per_dataset, rows_table
+from robustscope.report.kit import (
+    ViewInputs,
+    error_bars,
+    esc,
+    heading,
+    layout,
+    ordered_unique,
+    per_dataset,
+    rows_table,
+    shift_of,
+)
 
 __all__ = ["adversarial_view", "attack_label"]
 
-_SHIFT_NAME = re.compile(r"^([A-Za-z0-9_]+)")
 #: Clean first, then the attacks from weakest to strongest; other shifts after them.
 _ATTACK_ORDER = {"none": 0, "fgsm": 1, "pgd": 2}
 _SHADES = ("#3b6fb6", "#e0a030", "#d64541", "#6c4f9e", "#2e8b57")
@@ -27,21 +34,19 @@ def attack_label(shift: str) -> str:
     """
     if shift in ("", "none"):
         return "clean"
-    name, _, rest = str(shift).partition(":")
-    params = dict(part.split("=", 1) for part in re.split(r"[,:]", rest) if "=" in part)
-    norms = [p for p in re.split(r"[,:]", rest) if p in ("linf", "l2", "l1")]
-    bits = [params.get("norm", norms[0] if norms else "")]
-    if "eps" in params:
-        bits.append(f"eps={params['eps']}")
-    if "steps" in params:
-        bits.append(f"{params['steps']} steps")
+    parsed = shift_of(shift)
+    if parsed is None:
+        return str(shift)
+    name, params = parsed
+    bits = [str(params.get("norm", "")), f"eps={params['eps']}" if "eps" in params else ""]
+    bits.append(f"{params['steps']} steps" if "steps" in params else "")
     bits = [b for b in bits if b]
     return name.upper() + (f" ({', '.join(bits)})" if bits else "")
 
 
 def _shift_kind(shift: str) -> str:
-    match = _SHIFT_NAME.match(str(shift))
-    return match.group(1) if match else str(shift)
+    parsed = shift_of(shift)
+    return parsed[0] if parsed else str(shift)
 
 
 def adversarial_view(inputs: ViewInputs) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from robustscope.metrics.corruption import IMAGENET_C_CORRUPTIONS
-from robustscope.report.kit import ViewInputs, esc, finite, fmt, layout, ordered_unique, rows_table
+from robustscope.report.kit import ViewInputs, esc, finite, fmt, layout, ordered_unique, rows_table, shift_of
 
 __all__ = ["corruption_cell", "corruptions_view"]
 
@@ -21,9 +21,9 @@ __all__ = ["corruption_cell", "corruptions_view"]
 def corruption_cell(shift: str, slice_factor: str = "", slice_value: str = "") -> tuple[str, int] | None:
     """The ``(corruption, severity)`` a corruption-axis row is about, or ``None``.
 
-    On-the-fly rows carry it in the shift (``corruption:corruption=fog,severity=3`` as ``Shift.spec()``
-    writes it, or the ``corruption:fog:3`` spec string); rows of precomputed sets (ImageNet-C, -3DCC)
-    in the slice ``corruption_severity = "fog:3"``.
+    On-the-fly rows carry it in the shift, read through the shift-spec grammar (:func:`shift_of`: the
+    canonical ``corruption:fog:3``, or ``corruption:corruption=fog,severity=3`` as rows before it had it);
+    rows of precomputed sets (ImageNet-C, -3DCC) in the slice ``corruption_severity = "fog:3"``.
 
     Example:
         >>> corruption_cell("corruption:corruption=fog,severity=3")
@@ -37,13 +37,8 @@ def corruption_cell(shift: str, slice_factor: str = "", slice_value: str = "") -
     """
     if slice_factor == "corruption_severity":
         name, _, severity = str(slice_value).rpartition(":")
-    elif str(shift).startswith("corruption:"):
-        rest = str(shift)[len("corruption:") :]
-        if "=" in rest:
-            params = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
-            name, severity = params.get("corruption", params.get("name", "")), params.get("severity", "")
-        else:
-            name, _, severity = rest.rpartition(":")
+    elif (parsed := shift_of(shift)) is not None and parsed[0] == "corruption":
+        name, severity = parsed[1]["corruption"], parsed[1]["severity"]
     else:
         return None
     try:

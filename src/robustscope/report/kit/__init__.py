@@ -23,7 +23,17 @@ from __future__ import annotations
 from robustscope.report.kit.charts import SYMBOLS, Figures, Palette, error_bars, grouped_bar_chart, layout
 from robustscope.report.kit.inputs import HEADLINE_OOD_SCORE, ScoreHistogram, ViewInputs, score_histogram
 from robustscope.report.kit.tables import Cell, row_cell, rows_table, table
-from robustscope.report.kit.text import esc, finite, fmt, heading, ordered_unique, per_dataset, protocol_field, slug
+from robustscope.report.kit.text import (
+    esc,
+    finite,
+    fmt,
+    heading,
+    ordered_unique,
+    per_dataset,
+    protocol_field,
+    shift_of,
+    slug,
+)
 
 __all__ = [
     "HEADLINE_OOD_SCORE",
@@ -46,6 +56,7 @@ __all__ = [
     "row_cell",
     "rows_table",
     "score_histogram",
+    "shift_of",
     "slug",
     "table",
 ]

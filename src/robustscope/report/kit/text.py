@@ -102,3 +102,26 @@ def per_dataset(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         [('b', 2), ('a', 1)]
     """
     return [(str(d), rows[rows.dataset == d]) for d in ordered_unique(rows.dataset)]
+
+
+def shift_of(label: str) -> tuple[str, dict[str, Any]] | None:
+    """The registered shift a row's ``shift`` label names, as ``(name, parameters)``; ``None`` for other labels.
+
+    Read through the one shift-spec grammar (``robustscope.shifts``), so the canonical spec and the form
+    rows carried before it (``corruption:corruption=fog,severity=3``) give the same parameters, defaults
+    filled in; labels that are no shift's spec (``summary``) give ``None``.
+
+    Example:
+        >>> shift_of("corruption:corruption=fog,severity=3") == shift_of("corruption:fog:3")
+        True
+        >>> shift_of("pgd:linf")[1]["eps"], shift_of("summary")
+        ('8/255', None)
+    """
+    from robustscope.errors import RobustscopeError
+    from robustscope.shifts.registry import load_shift
+
+    try:
+        shift = load_shift(str(label))
+    except RobustscopeError:
+        return None
+    return shift.name, shift.params()
