@@ -18,6 +18,7 @@ from robustscope.cli_commands import (
     cmd_run,
     cmd_synth_render,
     cmd_train,
+    cmd_validate_axes,
 )
 from robustscope.errors import RobustscopeError
 
@@ -27,6 +28,8 @@ EPILOG = """examples:
   robustscope run --model file:.robustscope/models/demo-narrow-… --data synth:demo:test-pose
   robustscope synth render demo --split test-pose --out renders/pose
   robustscope train --data synth:demo:train-diverse --out models/diverse --epochs 12
+  robustscope train --recipe texture-shortcut        # a known-answer model with a planted failure
+  robustscope validate-axes --seeds 0 1 2            # does each axis flag its planted failure?
   robustscope report --out report.html
   robustscope results --format csv --out results.csv
   robustscope run --model file:model/ --data synth:demo:test-id --shift none corruption:fog:3
@@ -51,10 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         return parent.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    demo = sub("demo", "render the built-in world, train two reference models, evaluate, report",
+    demo = sub("demo", "render the built-in world, train two known-answer reference models, evaluate, report",
                "robustscope demo --workers 2")
     demo.add_argument("--world", default="demo", help="built-in world or YAML spec (default: demo)")
-    demo.add_argument("--epochs", type=positive_int, default=20, help="training epochs of each reference model")
+    demo.add_argument("--epochs", type=positive_int, default=None,
+                      help="training epochs of the clean reference model (default: the recipe's, 20; others in proportion)")
     demo.add_argument("--workers", type=positive_int, default=None, help="rendering processes (default: all cores)")
     demo.set_defaults(func=cmd_demo)
 
@@ -92,17 +96,33 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=positive_int, default=None)
     render.set_defaults(func=cmd_synth_render)
 
-    train = sub("train", "train a small reference CNN on a dataset; saves safetensors + config.json",
-                "robustscope train --data synth:demo:train-diverse --out models/diverse")
-    train.add_argument("--data", required=True)
+    train = sub("train", "train a small reference CNN on a dataset, or a known-answer recipe; saves safetensors + "
+                "config.json", "robustscope train --recipe texture-shortcut --world demo")
+    train.add_argument("--data", help="dataset spec (robustscope list datasets)")
     train.add_argument("--data-root")
-    train.add_argument("--out", required=True)
-    train.add_argument("--epochs", type=positive_int, default=12)
+    train.add_argument("--out", help="output folder (with --recipe: default, the workspace's model cache)")
+    train.add_argument("--recipe", help="known-answer recipe: clean, texture-shortcut, background-shortcut, "
+                       "context-shortcut, overconfident (robustscope/train/data/recipes.yaml)")
+    train.add_argument("--world", default="demo", help="world whose split a --recipe trains on (default: demo)")
+    train.add_argument("--epochs", type=positive_int, default=None,
+                       help="epochs (default: 12; with --recipe, the recipe's, proportions kept)")
     train.add_argument("--batch-size", type=positive_int, default=128)
     train.add_argument("--lr", type=positive_float, default=3e-3)
     train.add_argument("--image-size", type=positive_int, default=64)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
+
+    validate = sub("validate-axes", "train the known-answer recipes and check that each axis flags its planted "
+                   "failure and no clean model (exit 1 if not)", "robustscope validate-axes --world demo --seeds 0 1 2")
+    validate.add_argument("--world", default="demo", help="world with the recipes' splits (default: demo)")
+    validate.add_argument("--recipe", nargs="*", help="only these recipes (default: all)")
+    validate.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0], help="training seeds")
+    validate.add_argument("--epochs", type=positive_int, default=None, help="override the recipes' epochs")
+    validate.add_argument("--axis", nargs="*", help="only these axes of the suite")
+    validate.add_argument("--n-resamples", type=non_negative_int, default=1000, help="bootstrap resamples per CI")
+    validate.add_argument("--workers", type=positive_int, default=None, help="rendering processes")
+    validate.add_argument("--out", help="write every judged cell as CSV here")
+    validate.set_defaults(func=cmd_validate_axes)
 
     report = sub("report", "write the self-contained HTML report of the workspace's results",
                  "robustscope report --out report.html")

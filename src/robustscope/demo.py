@@ -1,19 +1,17 @@
-"""``robustscope demo``: render a small world, train two reference models, evaluate, report.
+"""``robustscope demo``: render a small world, train two known-answer reference models, evaluate, report.
 
-The narrow model trains on a split with little diversity (few poses, two backgrounds, one lighting)
-and two shortcuts: each class wears its own texture, and half the classes sit against the sky, half
-in the studio, 90% of the time. The diverse model trains on a split that varies every factor, with
-no shortcut. Each test split moves one factor away from the narrow training distribution, so the
-report shows which shifts hurt a model that never saw them, and how much diversity buys back; the
-synthetic-clones-offline suite then measures all seven robustness axes (shape, context and background
-bias, calibration, OOD detection, corruptions, adversarial). Everything is cached in the workspace:
-a second run reuses renders, models and predictions.
+The two models come from the known-answer recipes (:mod:`robustscope.train.recipes`): ``clean`` trains
+on a split where every factor is independent of the class, with heavy augmentation; ``texture-shortcut``
+trains on the same split except that each class always wears its own appearance (a texture in its own
+colour). Each test split moves one factor away from the world's common distribution, so the report
+shows which shifts hurt which model; the synthetic-clones-offline suite then measures all seven
+robustness axes (shape, context and background bias, calibration, OOD detection, corruptions,
+adversarial), and the planted texture shortcut shows on the shape-bias axis. Everything is cached in
+the workspace: a second run reuses renders, models and predictions.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +20,12 @@ import pandas as pd
 
 from robustscope.api import evaluate, load_dataset, load_model
 from robustscope.config import Workspace, workspace
-from robustscope.data.content_index import ContentIndex
 
-#: The training splits of a demo world and the names of the models trained on them.
-TRAIN_SPLITS = {"train-narrow": "narrow", "train-diverse": "diverse"}
+#: The known-answer recipes the demo trains: a clean model and one with a planted shortcut.
+DEMO_RECIPES = ("clean", "texture-shortcut")
 DEMO_METRICS = ("top1", "ece", "nll", "brier")
 #: The suite the demo runs on its reference models: every robustness axis, offline.
 DEMO_SUITE = "synthetic-clones-offline"
-#: Two conv layers per stage: one layer per stage underfits the diverse split (train accuracy 0.51
-#: after 30 epochs, against 0.71 after 20 epochs with two).
-DEMO_ARCH_KWARGS = {"width": 32, "depth": 3, "blocks": 2}
 
 
 @dataclass
@@ -58,31 +52,25 @@ class DemoResult:
         return (pivot * 100).round(1)
 
 
-def train_reference_model(world: str, split: str, short_name: str, ws: Workspace, epochs: int,
-                          workers: int | None, progress: bool) -> Path:
-    """Train (or reuse) the reference model of one training split; return its folder.
+def train_reference_model(world: str, recipe: str, ws: Workspace, epochs: int | None, workers: int | None,
+                          progress: bool) -> Path:
+    """Train (or reuse) the model of one known-answer recipe on ``world``; return its folder.
 
-    The folder name hashes the training recipe and the training set's fingerprint, so a changed
+    The folder name hashes the recipe, the epochs and the training set's fingerprint, so a changed
     world or recipe retrains.
 
     Example:
-        >>> train_reference_model("tiny", "train-narrow", "narrow", workspace(), 2, 1, False)  # doctest: +SKIP
+        >>> train_reference_model("tiny", "clean", workspace(), 2, 1, False)  # doctest: +SKIP
     """
-    from robustscope.train import train_classifier
+    from robustscope.train.recipes import train_recipe
 
-    data = load_dataset(f"synth:{world}:{split}", root=ws.renders, workers=workers, progress=progress)
-    fingerprint = data.fingerprint(ContentIndex(ws.content_index))
-    recipe = json.dumps({"arch_kwargs": DEMO_ARCH_KWARGS, "epochs": epochs, "data": fingerprint}, sort_keys=True)
-    folder = ws.models / f"{world}-{short_name}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
-    if not (folder / "config.json").is_file():
-        train_classifier(data, folder, arch_kwargs=DEMO_ARCH_KWARGS, epochs=epochs, seed=0,
-                         name=f"{world}-{short_name}", progress=progress)
-    return folder
+    return train_recipe(recipe, world, models_dir=ws.models, renders=ws.renders, content_index=ws.content_index,
+                        epochs=epochs, workers=workers, progress=progress)
 
 
-def run_demo(world: str = "demo", ws: Workspace | None = None, epochs: int = 20, workers: int | None = None,
+def run_demo(world: str = "demo", ws: Workspace | None = None, epochs: int | None = None, workers: int | None = None,
              progress: bool = True, n_resamples: int = 500) -> DemoResult:
-    """Render ``world``, train its two reference models, evaluate them on every test split and on
+    """Render ``world``, train its two reference models (:data:`DEMO_RECIPES`), evaluate them on every test split and on
     every axis of the ``synthetic-clones-offline`` suite, and write the report.
 
     Example:
@@ -101,8 +89,8 @@ def run_demo(world: str = "demo", ws: Workspace | None = None, epochs: int = 20,
     tables = []
     model_names = []
     model_folders: list[Path] = []
-    for split, short_name in TRAIN_SPLITS.items():
-        folder = train_reference_model(world, split, short_name, ws, epochs, workers, progress)
+    for recipe in DEMO_RECIPES:
+        folder = train_reference_model(world, recipe, ws, epochs, workers, progress)
         model = load_model(f"file:{folder}")
         model_names.append(model.name)
         model_folders.append(folder)

@@ -45,7 +45,8 @@ def context_bias_axis(
     """P_k (top-1 accuracy with k uncommon attributes) and its relative drop (FOCUS, ICML 2022).
 
     Correct means the top-1 lies in the true class's set (``top1_in_set`` label sets; with the model's
-    own classes, plain top-1). Rows: ``P0``, ``P1``, … with bootstrap CIs, ``relative_drop_P1``, …, and
+    own classes, plain top-1). Rows: ``P0``, ``P1``, … with bootstrap CIs, ``relative_drop_P1``, …, the absolute
+    drops ``drop_P1`` = P0 − P1, … with two-sample bootstrap CIs, and
     ``top1`` sliced by each context attribute the dataset has.
 
     Example:
@@ -70,6 +71,11 @@ def context_bias_axis(
         for kk, drop in result.relative_drop.items():
             if kk > 0:
                 records.append(ev.custom_row(f"relative_drop_P{kk}", drop, result.counts[kk], protocol))
+                # The absolute drop, with a CI (the two groups resampled separately): what "no effect" is tested on.
+                first, other = correct[k == 0], correct[k == kk]
+                ci = ev.two_sample_bootstrap(lambda a, b: float(a.mean() - b.mean()), first, other)
+                gap = result.accuracy[0] - result.accuracy[kk]
+                records.append(ev.custom_row(f"drop_P{kk}", gap, int(first.size + other.size), protocol, ci))
         out.append(ev.rows(pd.DataFrame(records), dataset, "none", key))
         attributes = [c for c in params.attributes if c in predictions.factors.columns]
         if attributes:

@@ -12,7 +12,7 @@ axis runs offline, and writes it in the release's on-disk layout so the *same lo
   another image of the same class) and ``mixed_rand`` (of an image of a random class). Plates are
   rendered without the object from the same camera, and composited with the rendered alpha mask.
 * ``context`` (FOCUS, Kattakinda & Feizi, ICML 2022): the world's context split with three binary
-  attributes, ``lighting`` (coloured light), ``location`` (a background never seen in training) and
+  attributes, ``lighting`` (coloured light), ``location`` (a background not common for the class) and
   ``weather`` (ImageNet-C fog at severity 3 on a seeded half), and ``n_uncommon``, their count.
 * ``ood-shapes``: held-out shape classes (the world's ``ood-shapes`` split); ``ood-textures``: flat
   texture images with no object (the synthetic Textures/DTD). Both are out-of-distribution sets.
@@ -39,7 +39,7 @@ from robustscope.synth.render import ensure_rendered, write_image
 from robustscope.synth.spec import WorldSpec, load_spec
 
 #: Bump when a builder's output changes, so cached builds are redone.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 
 #: Which split of a world each benchmark is built from (the built-in worlds use these names).
 SOURCE_SPLITS = {
@@ -54,7 +54,7 @@ TRAINING_SPLIT = "train-narrow"
 #: The ImageNet-9 variants the world builds.
 BACKGROUND_VARIANTS = ("original", "only_fg", "mixed_same", "mixed_rand")
 #: Context attributes (FOCUS's time, weather, location) and the uncommon value of each.
-CONTEXT_ATTRIBUTES = {"lighting": "coloured", "weather": "fog", "location": "unseen"}
+CONTEXT_ATTRIBUTES = {"lighting": "coloured", "weather": "fog", "location": "uncommon"}
 
 
 def texture_classes(world: WorldSpec) -> dict[str, str]:
@@ -73,17 +73,20 @@ def texture_classes(world: WorldSpec) -> dict[str, str]:
     return {texture: classes[0] for texture, classes in owners.items() if len(classes) == 1}
 
 
-def training_backgrounds(world: WorldSpec) -> list[str]:
-    """The backgrounds the training split draws from (others are an uncommon "location").
+def common_backgrounds(world: WorldSpec) -> dict[str, list[str]]:
+    """Class → the backgrounds that are common for it in the training split (any other is an uncommon "location").
+
+    FOCUS calls a setting uncommon *for the object* (a ship on land): where the training split ties
+    backgrounds to a class, the tied ones are that class's common backgrounds; otherwise every
+    background the training split draws from is common for every class.
 
     Example:
-        >>> training_backgrounds(load_spec("tiny"))
-        ['sky', 'studio']
+        >>> common_backgrounds(load_spec("tiny"))["torus"]
+        ['studio']
     """
-    factor = world.resolve(TRAINING_SPLIT).factors.get("background")
-    if factor is None or factor.values is None:
-        return ["sky"]
-    return list(factor.values)
+    factor = world.resolve(TRAINING_SPLIT).factor("background")
+    drawn = list(factor.values or [])
+    return {cls: list(factor.tie_to_class.get(cls, drawn)) for cls in world.classes}
 
 
 # -- small helpers ------------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ def _build_context(world: WorldSpec, source: Path, out: Path, **_: Any) -> None:
     from robustscope.shifts.corruptions import corrupt
 
     labels = pd.read_csv(source / "labels.csv")
-    seen = set(training_backgrounds(world))
+    common = common_backgrounds(world)
     rows = []
     for row in labels.itertuples():
         sid = str(row.sample_id)
@@ -184,7 +187,7 @@ def _build_context(world: WorldSpec, source: Path, out: Path, **_: Any) -> None:
         attributes = {
             "lighting": "coloured" if str(row.light_color) != "white" else "white",
             "weather": "fog" if foggy else "clear",
-            "location": "unseen" if str(row.background) not in seen else "seen",
+            "location": "uncommon" if str(row.background) not in common[str(row.character_label)] else "common",
         }
         n_uncommon = sum(attributes[name] == value for name, value in CONTEXT_ATTRIBUTES.items())
         rows.append({**row._asdict(), "filename": target, **attributes, "n_uncommon": n_uncommon})

@@ -3,7 +3,9 @@
 A world spec (:mod:`robustscope.synth.spec`) gives each factor either a list of ``values`` (categorical or
 numeric), a ``range: [low, high]`` (numeric factors only), or a single constant; ``tie_to_class`` (with
 ``tie_prob``) ties values to classes to build exact correlations, and ``steps`` is how many values a range
-contributes to a grid. :func:`parse_factor` validates one factor's entry into a :class:`Factor`, which
+contributes to a grid. A categorical factor can ``follow`` an earlier one (``color: {values: all, follows:
+texture, map: {stripes: blue, ...}}``): the pair then moves together as one joint appearance factor, so
+a cue-conflict split that swaps the texture swaps its colour with it. :func:`parse_factor` validates one factor's entry into a :class:`Factor`, which
 draws values (:meth:`Factor.sample`) and lists them for a grid (:meth:`Factor.grid_values`).
 """
 
@@ -64,6 +66,9 @@ class Factor:
     ``"*"`` in a spec ties every class not named: ``{"*": [white]}`` with ``tie_prob: 0.5`` gives a common
     value half the time and an uncommon one otherwise.
     ``steps`` is how many evenly spaced values a range contributes to a grid.
+    ``follows`` names an earlier categorical factor whose drawn value picks this one through
+    ``follow_map`` (with probability ``follow_prob``; otherwise, or for an unmapped value, the value is
+    drawn as usual): a joint appearance factor, e.g. each texture always in its own colour.
     """
 
     name: str
@@ -72,6 +77,9 @@ class Factor:
     tie_to_class: dict[str, Any] = field(default_factory=dict)
     tie_prob: float = 1.0
     steps: int = 3
+    follows: str | None = None
+    follow_map: dict[str, Any] = field(default_factory=dict)
+    follow_prob: float = 1.0
 
     @property
     def numeric(self) -> bool:
@@ -90,6 +98,10 @@ class Factor:
             out["tie_prob"] = self.tie_prob
         if self.range is not None:
             out["steps"] = self.steps
+        if self.follows is not None:
+            out["follows"] = self.follows
+            out["map"] = dict(self.follow_map)
+            out["follow_prob"] = self.follow_prob
         return out
 
     def grid_values(self, cls: str) -> list[Any]:
@@ -104,13 +116,22 @@ class Factor:
         assert self.values is not None
         return list(self.values)
 
-    def sample(self, cls: str, rng: np.random.Generator) -> Any:
-        """Draw one value for a sample of class ``cls``.
+    def sample(self, cls: str, rng: np.random.Generator, drawn: dict[str, Any] | None = None) -> Any:
+        """Draw one value for a sample of class ``cls``; ``drawn`` holds the sample's earlier factors.
 
         Always consumes the same number of random numbers, so adding a tie does not reshuffle
-        the other factors of the world.
+        the other factors of the world (a following factor draws one more, for its own coin).
+
+        Example:
+            >>> colour = Factor("color", values=["red", "blue"], follows="texture", follow_map={"stripes": "blue"})
+            >>> colour.sample("cube", np.random.default_rng(0), {"texture": "stripes"})
+            'blue'
         """
         coin, pick = rng.random(), rng.random()
+        if self.follows is not None:
+            leader = (drawn or {}).get(self.follows)
+            if rng.random() < self.follow_prob and leader in self.follow_map:
+                return self.follow_map[leader]
         pool_range, pool_values = self.range, self.values
         if cls in self.tie_to_class:
             tied = self.tie_to_class[cls]
@@ -176,9 +197,10 @@ def parse_factor(name: str, raw: Any, classes: list[str], where: str) -> Factor:
         raw = {"values": list(_NAMES_OF[name])}
     if not isinstance(raw, dict):
         raw = {"values": list(raw) if isinstance(raw, (list, tuple)) else [raw]}
-    unknown = set(raw) - {"values", "range", "tie_to_class", "tie_prob", "steps"}
+    keys = {"values", "range", "tie_to_class", "tie_prob", "steps", "follows", "map", "follow_prob"}
+    unknown = set(raw) - keys
     if unknown:
-        raise spec_error(where, f"unknown key(s) {sorted(unknown)} (use values, range, tie_to_class, tie_prob, steps)")
+        raise spec_error(where, f"unknown key(s) {sorted(unknown)} (use {', '.join(sorted(keys))})")
     values, rng_ = raw.get("values"), raw.get("range")
     if (values is None) == (rng_ is None):
         raise spec_error(where, "give exactly one of 'values' or 'range'")
@@ -234,4 +256,34 @@ def parse_factor(name: str, raw: Any, classes: list[str], where: str) -> Factor:
             if not tied:
                 raise spec_error(at, "must not be empty")
             factor.tie_to_class[cls] = [_check_value(name, v, at) for v in tied]
+    _parse_follow(factor, raw, where)
     return factor
+
+
+def _parse_follow(factor: Factor, raw: dict[str, Any], where: str) -> None:
+    """Fill ``follows``/``follow_map``/``follow_prob`` of a joint factor (validated against both factors' names)."""
+    leader = raw.get("follows")
+    if leader is None:
+        if "map" in raw or "follow_prob" in raw:
+            raise spec_error(where, "'map' and 'follow_prob' need 'follows: <factor>'")
+        return
+    order = list(CATEGORICAL_FACTORS)
+    earlier = order[: order.index(factor.name)] if factor.name in order else []
+    if factor.name not in CATEGORICAL_FACTORS or leader not in earlier:
+        raise spec_error(
+            f"{where}.follows",
+            f"a categorical factor can follow an earlier categorical one ({', '.join(earlier) or 'none'}), "
+            f"not {leader!r}",
+        )
+    mapping = raw.get("map")
+    if not isinstance(mapping, dict) or not mapping:
+        raise spec_error(f"{where}.map", f"must map {leader} values to {factor.name} values")
+    factor.follows = str(leader)
+    factor.follow_map = {
+        _check_value(leader, k, f"{where}.map"): _check_value(factor.name, v, f"{where}.map.{k}")
+        for k, v in mapping.items()
+    }
+    prob = raw.get("follow_prob", 1.0)
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+        raise spec_error(f"{where}.follow_prob", f"must be a probability in [0, 1], got {prob!r}")
+    factor.follow_prob = float(prob)

@@ -281,6 +281,8 @@ class WorldSpec:
         factors = [self.factor(name) for name in FACTOR_NAMES]
         records: list[dict[str, Any]] = []
         if self.sampling == "grid":
+            if any(f.follows for f in factors):
+                raise SpecError(f"world {self.name}: a factor with 'follows' needs sampling: random")
             for cls in self.classes:
                 for combo in itertools.product(*(f.grid_values(cls) for f in factors)):
                     records.append({"character_label": cls, **dict(zip(FACTOR_NAMES, combo, strict=True))})
@@ -290,7 +292,10 @@ class WorldSpec:
             labels = labels[rng.permutation(self.n)]
             for cls in labels:
                 cls = str(cls)
-                records.append({"character_label": cls, **{f.name: f.sample(cls, rng) for f in factors}})
+                record: dict[str, Any] = {"character_label": cls}
+                for f in factors:  # in FACTOR_NAMES order, so a following factor sees its leader
+                    record[f.name] = f.sample(cls, rng, record)
+                records.append(record)
         for i, record in enumerate(records):
             record["index"] = i
             # Rounded once here so labels.csv states exactly the values that were rendered.

@@ -115,6 +115,30 @@ def jitter_and_noise(
     return out.clamp(0.0, 1.0).contiguous(memory_format=torch.channels_last)
 
 
+def fog_some(images: torch.Tensor, generator: torch.Generator, probability: float, tag: str) -> torch.Tensor:
+    """ImageNet-C fog (random severity 1–5) on a random ``probability`` share of a ``[B,C,H,W]`` batch in [0, 1].
+
+    Weather augmentation for reference models meant to see every context (FOCUS's weather attribute is
+    fog on the world's context split). ``tag`` makes the fog's own noise differ per batch.
+
+    Example:
+        >>> x = torch.full((4, 3, 16, 16), 0.5)
+        >>> fog_some(x, torch.Generator().manual_seed(0), 1.0, "b0").shape, torch.equal(fog_some(x, None, 0.0, ""), x)
+        (torch.Size([4, 3, 16, 16]), True)
+    """
+    if probability <= 0:
+        return images
+    from robustscope.shifts.corruptions import corrupt
+
+    chosen = (torch.rand(images.shape[0], generator=generator) < probability).nonzero().flatten().tolist()
+    severities = torch.randint(1, 6, (images.shape[0],), generator=generator).tolist()
+    out = images.clone()
+    for severity in sorted({severities[i] for i in chosen}):
+        rows = [i for i in chosen if severities[i] == severity]
+        out[rows] = corrupt(images[rows], "fog", severity, sample_ids=[f"{tag}-{i}" for i in rows]).to(out.dtype)
+    return out
+
+
 def train_classifier(
     dataset: Dataset,
     out_dir: str | Path,
@@ -133,6 +157,7 @@ def train_classifier(
     augment: bool = True,
     jitter: float = 0.0,
     noise: float = 0.0,
+    fog: float = 0.0,
     val_dataset: Dataset | None = None,
     num_threads: int | None = None,
     device: str = "cpu",
@@ -156,6 +181,7 @@ def train_classifier(
         augment: random flips and ±4-px (at 64 px) random crops.
         jitter, noise: photometric jitter and Gaussian pixel noise on top (see
             :func:`jitter_and_noise`; 0 = off, the default).
+        fog: share of training images fogged (ImageNet-C fog, random severity; see :func:`fog_some`).
         val_dataset: optional held-out set whose accuracy is recorded in the config.
         num_threads: CPU threads (default: the cores this process may use); restored afterwards.
         device: ``cpu``, ``cuda`` or ``auto``.
@@ -215,6 +241,7 @@ def train_classifier(
                     batch = images[index].float().div_(255.0)
                     if augment:
                         batch = augment_batch(batch, generator, pad=max(1, image_size // 16))
+                    batch = fog_some(batch, generator, fog, f"{epoch}-{step}")
                     batch = jitter_and_noise(batch, generator, jitter, noise)
                     batch = batch.to(device).contiguous(memory_format=memory_format)
                     target = labels[index].to(device)
@@ -259,6 +286,7 @@ def train_classifier(
             "image_size": image_size,
             "augment": augment,
             **({"jitter": jitter, "noise": noise} if jitter > 0 or noise > 0 else {}),
+            **({"fog": fog} if fog > 0 else {}),
             "device": device,
             "num_threads": threads,
             # running accuracy over the last epoch (augmented, weights still moving): no extra pass
