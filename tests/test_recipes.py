@@ -46,7 +46,7 @@ def test_planted_recipes_differ_from_clean_in_one_thing() -> None:
 def test_epochs_scale_in_proportion() -> None:
     assert get_recipe("clean").scaled_epochs(None) == get_recipe("clean").training["epochs"]
     assert get_recipe("clean").scaled_epochs(4) == 4
-    assert get_recipe("overconfident").scaled_epochs(4) == 12  # 60 / 20 × 4
+    assert get_recipe("overconfident").scaled_epochs(4) == 30  # 150 / 20 × 4
 
 
 def test_unknown_recipe_is_a_clear_error() -> None:
@@ -68,7 +68,8 @@ def test_train_recipe_caches_by_recipe_seed_and_data(tmp_path: Path) -> None:
     first = train_recipe("overconfident", "tiny", **kwargs)
     config = json.loads((first / "config.json").read_text())
     assert config["name"] == "tiny-overconfident"
-    assert config["dataset"]["num_samples"] == get_recipe("overconfident").max_samples
+    split_size = len(load_spec("tiny").resolve("train-diverse").samples())
+    assert config["dataset"]["num_samples"] == round(get_recipe("overconfident").fraction * split_size)
     assert config["training"]["image_size"] == load_spec("tiny").resolution
     assert config["training"]["augment"] is False and config["training"]["label_smoothing"] == 0.0
     stamp = (first / "model.safetensors").stat().st_mtime_ns
@@ -80,7 +81,8 @@ def test_train_recipe_caches_by_recipe_seed_and_data(tmp_path: Path) -> None:
 
 def test_cli_train_recipe_writes_where_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "model"
-    assert main(["-q", "train", "--recipe", "overconfident", "--world", "tiny", "--epochs", "1", "--out", str(out)]) == 0
+    argv = ["-q", "train", "--recipe", "overconfident", "--world", "tiny", "--epochs", "1", "--out", str(out)]
+    assert main(argv) == 0
     assert (out / "model.safetensors").is_file()
     assert "planted failure: calibration" in capsys.readouterr().out
 

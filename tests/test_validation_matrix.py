@@ -118,3 +118,32 @@ def test_thresholds_can_be_replaced_per_check() -> None:
     assert expectations.check("background_bias").threshold == 0.2
     with pytest.raises(KeyError):
         load_expectations().with_thresholds({"nope": 1.0})
+
+
+# -- the command ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("shape_bias", "status", "says"), [
+    ((0.05, 0.01, 0.10), 0, "every planted failure detected, no false alarm"),
+    ((0.60, 0.55, 0.70), 1, "missed: texture-shortcut (seed 0) on shape_bias"),
+])
+def test_validate_axes_command_exits_1_on_a_missed_failure(
+    shape_bias: tuple[float, float, float], status: int, says: str, tmp_path, monkeypatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import robustscope.validation as validation
+    from robustscope.cli import main
+    from robustscope.validation import ValidationResult
+
+    rows = _rows(shape_bias=shape_bias)
+    rows["model"] = "m"
+
+    def fake_validate_axes(world: str, **kwargs: object) -> ValidationResult:
+        assert world == "tiny" and kwargs["seeds"] == [0] and kwargs["axes"] == ["shape_bias"]
+        return ValidationResult(validation_matrix({("texture-shortcut", 0): rows}).query("check == 'shape_bias'"),
+                                rows, 1.0)
+
+    monkeypatch.setattr(validation, "validate_axes", fake_validate_axes)
+    out = tmp_path / "cells.csv"
+    code = main(["-q", "validate-axes", "--world", "tiny", "--axis", "shape_bias", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == status and says in " ".join(printed.split())
+    assert pd.read_csv(out)["check"].tolist() == ["shape_bias"]

@@ -122,7 +122,7 @@ def evaluate(
         call computed / found in the store.
 
     Example:
-        >>> table = evaluate("file:.robustscope/models/demo-narrow", "synth:demo:test-pose")  # doctest: +SKIP
+        >>> table = evaluate("file:.robustscope/models/demo-clean", "synth:demo:test-pose")  # doctest: +SKIP
         >>> table.query("metric == 'top1' and slice_factor == ''")[["shift", "value"]]  # doctest: +SKIP
     """
     from robustscope.engine.evaluation import Evaluation

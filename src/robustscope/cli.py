@@ -25,7 +25,7 @@ from robustscope.errors import RobustscopeError
 EPILOG = """examples:
   robustscope demo                                   # render, train, evaluate, report (offline)
   robustscope run --model timm:resnet50 --data folder:~/data/imagenet/val --slice-by none
-  robustscope run --model file:.robustscope/models/demo-narrow-… --data synth:demo:test-pose
+  robustscope run --model file:.robustscope/models/demo-clean-… --data synth:demo:test-pose
   robustscope synth render demo --split test-pose --out renders/pose
   robustscope train --data synth:demo:train-diverse --out models/diverse --epochs 12
   robustscope train --recipe texture-shortcut        # a known-answer model with a planted failure
@@ -58,14 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                "robustscope demo --workers 2")
     demo.add_argument("--world", default="demo", help="built-in world or YAML spec (default: demo)")
     demo.add_argument("--epochs", type=positive_int, default=None,
-                      help="training epochs of the clean reference model (default: the recipe's, 20; others in proportion)")
+                      help="epochs of the clean reference model (default: its recipe's, 20; the other in proportion)")
     demo.add_argument("--workers", type=positive_int, default=None, help="rendering processes (default: all cores)")
     demo.set_defaults(func=cmd_demo)
 
     run = sub("run", "evaluate one model on one dataset, or on every axis of a suite (all cached)",
               "robustscope run --model tv:resnet18 --data folder:~/data/imagenet/val --metric top1 ece\n"
               "  robustscope run --model timm:convnext_base --suite synthetic-clones --data-root ~/data\n"
-              "  robustscope run --model file:.robustscope/models/demo-narrow-… --suite synthetic-clones-offline")
+              "  robustscope run --model file:.robustscope/models/demo-clean-… --suite synthetic-clones-offline")
     run.add_argument("--model", required=True, help="timm:NAME, tv:NAME, clip:ARCH/PRETRAINED, file:PATH")
     run.add_argument("--data", help="folder:PATH, csv:PATH, synth:WORLD:SPLIT (robustscope list datasets)")
     run.add_argument("--suite", help="a suite name or YAML file (robustscope list suites) instead of --data")

@@ -53,6 +53,8 @@ table.results th.model, table.results td.model { text-align: left; font-weight: 
 table.results td.best .v { font-weight: 700; color: #0b6e4f; }
 table.results .ci { color: #7b8794; font-size: 11px; }
 table.results td.empty { color: #bcccdc; text-align: center; }
+table.results td.differs { background: #fdf3d8; }
+table.results td.differs .v { font-weight: 600; }
 table.results td.transform { text-align: left; } .assumed { color: #b44d12; font-weight: 600; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
 .chart { min-height: 200px; }

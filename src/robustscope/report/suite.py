@@ -26,6 +26,7 @@ from robustscope.report.kit import (
     Palette,
     ScoreHistogram,
     ViewInputs,
+    disjoint_cells,
     esc,
     ordered_unique,
     rows_table,
@@ -77,7 +78,11 @@ def _axis_text(axis: str) -> tuple[str, str]:
 
 
 def _headline_table(rows: pd.DataFrame) -> str:
-    """The seed's main table for one suite's rows: :func:`robustscope.suites.suite_summary` with CIs."""
+    """The seed's main table for one suite's rows: :func:`robustscope.suites.suite_summary` with CIs.
+
+    A cell whose CI does not overlap another model's in its column gets the class ``differs``; with two
+    models or more, a note under the table counts the columns that separate them.
+    """
     from robustscope.suites.run import headlines, suite_summary
 
     values = suite_summary(rows)
@@ -103,7 +108,18 @@ def _headline_table(rows: pd.DataFrame) -> str:
             cells[(model, group, label)] = (record[label], lo, hi, None)
     metric_of = {h.label: h.metric for _, h in columns_of}
     tips = {(g, label): f"metric {metric_of.get(label, label)}" for g, label in columns}
-    return table([str(m) for m in values.model], columns, cells, tips, stacked=True)
+    models = [str(m) for m in values.model]
+    differing = disjoint_cells(models, columns, cells)
+    marks = {key: ("differs", "CI does not overlap another model's") for key in differing}
+    out = table(models, columns, cells, tips, stacked=True, marks=marks)
+    if len(models) >= 2:
+        apart = len({(g, label) for _, g, label in differing})
+        verb = "separates" if apart == 1 else "separate"
+        out += (
+            f'<p class="note contrast">{apart} of {len(columns)} headline columns {verb} the models: '
+            "their CIs do not overlap (tinted cells).</p>"
+        )
+    return out
 
 
 def suite_sections(

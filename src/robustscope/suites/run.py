@@ -1,7 +1,7 @@
 """Running a suite for a model: resolve its datasets, run every axis, store rows, summarise.
 
 Example:
-    >>> # result = run_suite("file:.robustscope/models/demo-narrow-…", "synthetic-clones-offline")
+    >>> # result = run_suite("file:.robustscope/models/demo-clean-…", "synthetic-clones-offline")
     >>> # result.summary()          # one row: the model's headline number on each axis
     >>> # result.skipped            # datasets that were not found, with the paths tried
 """

@@ -82,7 +82,7 @@ def common_backgrounds(world: WorldSpec) -> dict[str, list[str]]:
 
     Example:
         >>> common_backgrounds(load_spec("tiny"))["torus"]
-        ['studio']
+        ['forest']
     """
     factor = world.resolve(TRAINING_SPLIT).factor("background")
     drawn = list(factor.values or [])

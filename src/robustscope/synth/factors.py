@@ -5,7 +5,8 @@ numeric), a ``range: [low, high]`` (numeric factors only), or a single constant;
 ``tie_prob``) ties values to classes to build exact correlations, and ``steps`` is how many values a range
 contributes to a grid. A categorical factor can ``follow`` an earlier one (``color: {values: all, follows:
 texture, map: {stripes: blue, ...}}``): the pair then moves together as one joint appearance factor, so
-a cue-conflict split that swaps the texture swaps its colour with it. :func:`parse_factor` validates one factor's entry into a :class:`Factor`, which
+a cue-conflict split that swaps the texture swaps its colour with it. :func:`parse_factor` validates one
+factor's entry into a :class:`Factor`, which
 draws values (:meth:`Factor.sample`) and lists them for a grid (:meth:`Factor.grid_values`).
 """
 

@@ -8,8 +8,9 @@ A measuring instrument is calibrated on inputs whose answer is known. Each recip
 * ``clean``: every factor independent of the class, heavy augmentation; no planted failure.
 * ``texture-shortcut``: each class always wears its own texture *and* colour (a joint appearance factor).
 * ``background-shortcut``: each class always in front of its own background.
-* ``context-shortcut``: only white light, clear weather and each class's usual background.
-* ``overconfident``: 320 images, no augmentation, no label smoothing, trained to fit them exactly.
+* ``context-shortcut``: only white light and clear weather, no photometric augmentation.
+* ``overconfident``: a quarter of the clean data with 30% of its labels wrong, no augmentation, no label
+  smoothing, no weight decay, trained until it has memorised them.
 
 Models are cached in the workspace under a folder named by a hash of the recipe, the epochs, the seed
 and the training set's content fingerprint: a changed world or recipe retrains.
@@ -35,7 +36,8 @@ __all__ = ["DEFAULT_ARCH_KWARGS", "Recipe", "get_recipe", "recipe_names", "train
 #: The network every recipe trains: two conv layers per stage (one per stage underfits the diverse split:
 #: train accuracy 0.51 after 30 epochs, against 0.71 after 20 epochs with two).
 DEFAULT_ARCH_KWARGS: dict[str, Any] = {"width": 32, "depth": 3, "blocks": 2}
-_TRAINING_KEYS = {"epochs", "augment", "jitter", "noise", "fog", "label_smoothing", "lr", "weight_decay", "batch_size"}
+_TRAINING_KEYS = {"epochs", "augment", "jitter", "noise", "fog", "label_smoothing", "lr", "weight_decay", "batch_size",
+                  "label_noise"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Recipe:
         split: the world split it trains on.
         plants: the axis that must flag a model trained this way (``None``: no planted failure).
         training: keyword arguments of :func:`~robustscope.train.train_classifier`.
-        max_samples: train on the first N images of the split only.
+        fraction: train on the first ``fraction`` of the split's images only (the same share of any world).
 
     Example:
         >>> recipe = get_recipe("texture-shortcut")
@@ -59,15 +61,15 @@ class Recipe:
     split: str
     plants: str | None
     training: dict[str, Any] = field(default_factory=dict)
-    max_samples: int | None = None
+    fraction: float | None = None
     description: str = ""
 
     def scaled_epochs(self, epochs: int | None) -> int:
-        """The recipe's epochs, or ``epochs`` × the recipe's ratio to the clean recipe's (a shorter run keeps proportions).
+        """The recipe's epochs, or ``epochs`` × its ratio to the clean recipe's (a shorter run keeps proportions).
 
         Example:
             >>> get_recipe("overconfident").scaled_epochs(None), get_recipe("overconfident").scaled_epochs(10)
-            (60, 30)
+            (150, 75)
         """
         own = int(self.training.get("epochs", 20))
         if epochs is None:
@@ -90,7 +92,7 @@ def _recipes() -> dict[str, Recipe]:
             split=entry["split"],
             plants=entry.get("plants"),
             training=dict(entry.get("training", {})),
-            max_samples=entry.get("max_samples"),
+            fraction=float(entry["fraction"]) if entry.get("fraction") is not None else None,
             description=" ".join(str(entry.get("description", "")).split()),
         )
     return out
@@ -160,15 +162,16 @@ def train_recipe(
         raise SpecError(f"world {spec.name} has no split {recipe.split!r}, which recipe {name} trains on; "
                         f"its splits: {', '.join(spec.split_names())}")
     data = load_dataset(f"synth:{world}:{recipe.split}", root=renders, workers=workers, progress=progress)
-    if recipe.max_samples is not None and recipe.max_samples < len(data):
-        data = data.subset(list(range(recipe.max_samples)), name=f"{data.name}[:{recipe.max_samples}]")
+    if recipe.fraction is not None:
+        count = max(1, round(recipe.fraction * len(data)))
+        data = data.subset(list(range(count)), name=f"{data.name}[:{count}]")
     # Trained at the world's resolution, the size the suite's images come in.
     training = {**recipe.training, "epochs": recipe.scaled_epochs(epochs), "image_size": spec.resolution}
     world_name = Path(str(world)).stem if str(world).endswith((".yaml", ".yml")) else str(world)
     display = f"{world_name}-{name}" + (f"-seed{seed}" if seed else "")
     if out is None:
         fingerprint = data.fingerprint(ContentIndex(content_index) if content_index else None)
-        key = json.dumps({"recipe": recipe.name, "split": recipe.split, "max_samples": recipe.max_samples,
+        key = json.dumps({"recipe": recipe.name, "split": recipe.split, "fraction": recipe.fraction,
                           "training": training, "arch": DEFAULT_ARCH_KWARGS, "seed": seed, "data": fingerprint},
                          sort_keys=True)
         out = Path(models_dir) / f"{display}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

@@ -23,7 +23,8 @@ from typing import Any
 from robustscope.config import Workspace, workspace
 from robustscope.data.content_index import ContentIndex
 
-#: The demo's reference architecture (``robustscope.train.recipes.DEFAULT_ARCH_KWARGS``): SmallCNN, two conv layers per stage.
+#: The known-answer recipes' architecture (``robustscope.train.recipes.DEFAULT_ARCH_KWARGS``): SmallCNN, two
+#: conv layers per stage.
 URBANCARS_ARCH_KWARGS: dict[str, Any] = {"width": 32, "depth": 3, "blocks": 2}
 #: Epochs of the reference model. Ten are too few on the tiny world (800 images, 7 steps an epoch): the model
 #: has picked up the background but not yet the co-occurring object (CoObj gap near 0).

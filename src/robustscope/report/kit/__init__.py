@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from robustscope.report.kit.charts import SYMBOLS, Figures, Palette, error_bars, grouped_bar_chart, layout
 from robustscope.report.kit.inputs import HEADLINE_OOD_SCORE, ScoreHistogram, ViewInputs, score_histogram
-from robustscope.report.kit.tables import Cell, row_cell, rows_table, table
+from robustscope.report.kit.tables import Cell, disjoint_cells, row_cell, rows_table, table
 from robustscope.report.kit.text import (
     esc,
     finite,
@@ -43,6 +43,7 @@ __all__ = [
     "Palette",
     "ScoreHistogram",
     "ViewInputs",
+    "disjoint_cells",
     "error_bars",
     "esc",
     "finite",

@@ -9,7 +9,7 @@ import pandas as pd
 
 from robustscope.report.kit.text import esc, finite, fmt, ordered_unique, protocol_field
 
-__all__ = ["Cell", "row_cell", "rows_table", "table"]
+__all__ = ["Cell", "disjoint_cells", "row_cell", "rows_table", "table"]
 
 #: One table cell: value, CI low, CI high, n (any of them NaN or None when unknown).
 Cell = tuple[float, float, float, Any]
@@ -33,18 +33,25 @@ def table(
     tips: dict[tuple[str, str], str] | None = None,
     corner: str = "model",
     stacked: bool = False,
+    marks: dict[tuple[str, str, str], tuple[str, str]] | None = None,
 ) -> str:
     """Models as rows, ``(group, label)`` columns; each cell a value with its CI in brackets (below it if stacked).
 
     ``cells`` maps ``(model, group, label)`` to a :data:`Cell`; a missing or non-finite one shows ``·``.
     Columns with a non-empty group get a second header row; ``tips`` are the columns' hover texts.
+    ``marks`` maps a cell's key to (CSS class, hover text) added to that (shown) cell.
 
     Example:
         >>> text = table(["m"], [("", "top-1")], {("m", "", "top-1"): (0.5, 0.4, 0.6, 10)})
         >>> '<td title="n = 10"><span class="v">0.500</span> <span class="ci">[0.400, 0.600]</span></td>' in text
         True
+        >>> marked = table(["m"], [("", "top-1")], {("m", "", "top-1"): (0.5, 0.4, 0.6, 10)},
+        ...                marks={("m", "", "top-1"): ("differs", "CI apart")})
+        >>> '<td class="differs" title="n = 10; CI apart">' in marked
+        True
     """
     tips = tips or {}
+    marks = marks or {}
     stacked = stacked or len(columns) > 6  # wide tables put the CI under the value
     groups = ordered_unique(g for g, _ in columns)
     two_rows = any(g for g in groups)
@@ -68,11 +75,40 @@ def table(
                 continue
             value, low, high, n = cell
             ci = f' <span class="ci">[{fmt(low)}, {fmt(high)}]</span>' if finite(low) and finite(high) else ""
-            title = f' title="n = {int(n)}"' if finite(n) else ""
-            out.append(f'<td{title}><span class="v">{fmt(value)}</span>{ci}</td>')
+            css, hover = marks.get((model, group, label), ("", ""))
+            texts = ([f"n = {int(n)}"] if finite(n) else []) + ([hover] if hover else [])
+            title = f' title="{esc("; ".join(texts))}"' if texts else ""
+            klass = f' class="{esc(css)}"' if css else ""
+            out.append(f'<td{klass}{title}><span class="v">{fmt(value)}</span>{ci}</td>')
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
+
+
+def disjoint_cells(
+    models: Sequence[str], columns: Sequence[tuple[str, str]], cells: dict[tuple[str, str, str], Cell]
+) -> set[tuple[str, str, str]]:
+    """The keys of the cells whose CI does not overlap the CI of at least one other model in its column.
+
+    Only cells with a finite value and finite bounds take part, on both sides of a comparison.
+
+    Example:
+        >>> cells = {("a", "", "x"): (0.2, 0.1, 0.3, None), ("b", "", "x"): (0.8, 0.7, 0.9, None),
+        ...          ("a", "", "y"): (0.5, 0.4, 0.6, None), ("b", "", "y"): (0.55, 0.5, 0.7, None)}
+        >>> sorted(disjoint_cells(["a", "b"], [("", "x"), ("", "y")], cells))
+        [('a', '', 'x'), ('b', '', 'x')]
+    """
+    out: set[tuple[str, str, str]] = set()
+    for group, label in columns:
+        spans: dict[str, tuple[float, float]] = {}
+        for model in models:
+            cell = cells.get((model, group, label))
+            if cell is not None and all(finite(v) for v in cell[:3]):
+                spans[model] = (float(cell[1]), float(cell[2]))
+        for model, (low, high) in spans.items():
+            if any(hi < low or lo > high for other, (lo, hi) in spans.items() if other != model):
+                out.add((model, group, label))
+    return out
 
 
 def rows_table(rows: pd.DataFrame, group_of: str | None, label_of: str, labels: Sequence[str] | None = None) -> str:
