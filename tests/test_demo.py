@@ -16,10 +16,10 @@ def test_demo_end_to_end_then_cached(isolated_workspace: Path) -> None:
     ws = workspace(isolated_workspace)
     first = run_demo("tiny", ws, epochs=2, workers=2, progress=False, n_resamples=50)
     summary = first.summary()
-    assert len(summary) == 2  # the clean and the texture-shortcut model
+    assert len(summary) == 2  # the clean and the background-shortcut model
     assert {"test-id", "test-pose", "test-background", "test-lighting", "test-texture"} <= set(summary.columns)
     html = first.report.read_text()
-    assert "tiny-clean" in html and "tiny-texture-shortcut" in html
+    assert "tiny-clean" in html and "tiny-background-shortcut" in html
 
     renders = sorted(p.stat().st_mtime_ns for p in ws.renders.rglob("*.png"))
     models = sorted(p.stat().st_mtime_ns for p in ws.models.rglob("*.safetensors"))

@@ -6,10 +6,24 @@ The five recipes train at 32 px on the tiny world's 480-image splits (``clean``,
 epochs); the test splits are raised to :data:`VALIDATION_SIZES` images so that the CIs can exclude "no
 effect". The corruption and adversarial axes carry no planted failure and are left out to keep CI short.
 
-Thresholds (:data:`TINY_THRESHOLDS`) come from the seed-to-seed spread measured with seeds 0, 1, 2 (tiny
-world, these sizes, 200 bootstrap resamples), stated per check below: each lies between the largest CI
-bound of the clean model (and of the recipes that must stay clear) and the smallest CI bound of the
-planted model, so that seed noise alone never decides a cell.
+Thresholds (:data:`TINY_THRESHOLDS`) come from the seed-to-seed spread measured with training seeds 0, 1, 2
+(tiny world, these sizes, 200 bootstrap resamples; 2 cores, 87 s for the 15 models' suites). A check flags
+a model when its whole CI lies beyond the threshold, so each threshold lies between the clear side's largest
+CI bound that faces it (clean, and recipes whose cell is ``clear``) and the planted model's smallest:
+
+=============== ====================================== ====================================== =========
+check           clear side, seeds 0/1/2 (CI bound)     planted model, seeds 0/1/2 (CI bound)  threshold
+=============== ====================================== ====================================== =========
+shape_bias      clean CI low 0.98 / 0.97 / 0.95        texture CI high 0.00 / 0.00 / 0.00     0.5
+background_bias clean CI low -0.03 / 0.03 / -0.01      background CI low 0.60 / 0.60 / 0.60   0.2
+context_bias    clean CI low -0.00 / 0.05 / 0.05       context CI low 0.22 / 0.19 / 0.31      0.12
+calibration     clean CI low 0.05 / 0.05 / 0.06        overconfident CI low 0.20 / 0.13 / 0.22 0.10
+ood_shapes      clean CI high 0.84 / 0.91 / 0.84       (no planted recipe)                    0.5
+ood_textures    clean CI high 1.00 / 1.00 / 1.00       (no planted recipe)                    0.5
+=============== ====================================== ====================================== =========
+
+The thinnest margin is calibration's (0.03 to the overconfident model's seed 1): at 32 px a quarter of the
+tiny split is 120 images, and how much of the 30% label noise the model memorises varies with the seed.
 """
 
 from __future__ import annotations
@@ -25,11 +39,12 @@ from robustscope.synth import load_spec
 from robustscope.validation import load_expectations, validate_axes
 
 #: Test-split sizes of the tiny world at validation size (its defaults are 8–32 images).
-VALIDATION_SIZES = {"test-id": 160, "test-texture": 160, "context": 320, "ood-shapes": 160}
+VALIDATION_SIZES = {"test-id": 240, "test-texture": 160, "context": 640, "ood-shapes": 160}
 AXES = ["shape_bias", "background_bias", "context_bias", "calibration", "ood"]
 
-#: Thresholds at tiny scale (seeds 0, 1, 2 — filled in from the measured spread, see the module docstring).
-TINY_THRESHOLDS: dict[str, float] = {}
+#: Thresholds at tiny scale where they differ from the demo world's (from the spread in the module docstring).
+TINY_THRESHOLDS: dict[str, float] = {"background_bias": 0.2, "context_bias": 0.12, "calibration": 0.10,
+                                     "shape_bias": 0.5, "ood_shapes": 0.5, "ood_textures": 0.5}
 
 
 def tiny_at_validation_size(folder: Path) -> Path:

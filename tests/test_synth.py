@@ -54,7 +54,8 @@ EXTRA = [
     "background",
 ]
 DEMO_SPLITS = [
-    "train-narrow", "train-diverse", "test-id", "test-pose", "test-background", "test-lighting", "test-texture",
+    "train-narrow", "train-diverse", "train-texture-shortcut", "train-background-shortcut", "train-context-shortcut",
+    "test-id", "test-pose", "test-background", "test-lighting", "test-texture",
     "context", "ood-shapes",
 ]
 

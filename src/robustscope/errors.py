@@ -126,6 +126,12 @@ class WeightsUnavailableError(RobustscopeError):
     """Hub-hosted weights that cannot be fetched (offline) and are not cached."""
 
 
+class FeatureSplitError(RobustscopeError):
+    """A model that cannot be split into penultimate features and a final linear head (a compiled format,
+    no final ``nn.Linear``, or a split that does not reproduce the model's logits); the message says how to
+    get one (``Model.from_module(network, ..., head="fc")``)."""
+
+
 class SpecError(RobustscopeError):
     """A declarative spec (world, suite, shift) with an invalid field."""
 

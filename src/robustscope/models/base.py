@@ -114,10 +114,13 @@ class Model(nn.Module):
         name: str | None = None,
         label_space: str = "custom",
         version: str | None = None,
+        head: str | None = None,
     ) -> Model:
         """Wrap any ``nn.Module`` that maps normalised ``[B,C,H,W]`` images to logits.
 
         ``version`` names the network's code where its source cannot be read (see :meth:`fingerprint`).
+        ``head`` is the dotted path of the network's final ``nn.Linear`` (``"fc"``, ``"classifier.6"``), kept
+        in ``metadata["head"]``: where :func:`robustscope.models.features.split_model` cuts off the features.
 
         Without ``preprocessing=`` the defaults are assumed (224 px, crop 0.875, bicubic, ImageNet
         mean/std) and a warning names them: pass the network's own :class:`Preprocessing`.
@@ -132,12 +135,17 @@ class Model(nn.Module):
         labels = list(labels)
         if not labels:
             raise LabelSpaceError("labels=[...] is required: one class name per logit")
+        if head is not None:
+            from robustscope.models.features import check_head_path
+
+            check_head_path(module, head, len(labels))
         return cls(
             module,
             preprocessing or Preprocessing(),
             labels,
             name=name or f"module:{type(module).__name__}",
             label_space=label_space,
+            metadata={"head": head} if head is not None else None,
             version=version,
         )
 

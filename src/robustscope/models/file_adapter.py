@@ -36,6 +36,7 @@ from torch import nn
 from robustscope.errors import CheckpointError
 from robustscope.models.base import Model
 from robustscope.models.exported import is_export_archive, load_export_archive
+from robustscope.models.features import head_path_of
 from robustscope.models.labels import generic_labels
 from robustscope.models.networks import build_network
 from robustscope.models.preprocessing import Preprocessing
@@ -238,6 +239,7 @@ def load_file(
         "path": str(weights_path),
         "format": kind,
         "arch": settings.get("arch"),
+        "head": None if kind in ("torch.export", "torchscript") else head_path_of(network),
         **{k: settings[k] for k in ("training", "dataset") if k in settings},
     }
     return Model(

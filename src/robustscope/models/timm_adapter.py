@@ -8,6 +8,7 @@ from torch import nn
 
 from robustscope.errors import UnknownNameError
 from robustscope.models.base import Model
+from robustscope.models.features import head_path_of
 from robustscope.models.hub import hf_offline_mode, hub_offline, import_hub_package, weights_unavailable
 from robustscope.models.labels import IMAGENET_1K, generic_labels, imagenet_classes, unique_labels
 from robustscope.models.preprocessing import _PIL_INTERPOLATION, Preprocessing
@@ -129,6 +130,7 @@ def load_timm(name: str, *, pretrained: bool = True, **kwargs: Any) -> Model:
         "pretrained_tag": cfg.get("tag"),
         "hf_hub_id": cfg.get("hf_hub_id"),
         "crop_mode": data_config.get("crop_mode", "center"),
+        "head": head_path_of(network),  # the path of get_classifier() (models.features)
     }
     return Model(network, preprocessing, labels, name=spec, label_space=label_space, metadata=metadata)
 

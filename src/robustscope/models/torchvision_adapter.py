@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from robustscope.errors import UnknownNameError
 from robustscope.models.base import Model
+from robustscope.models.features import head_path_of
 from robustscope.models.hub import offline_requested, reachable, weights_unavailable
 from robustscope.models.labels import IMAGENET_1K, imagenet_classes, unique_labels
 from robustscope.models.preprocessing import _PIL_INTERPOLATION, Preprocessing
@@ -136,5 +137,6 @@ def load_torchvision(name: str, *, weights: str = "DEFAULT", pretrained: bool = 
         "weights": f"{type(entry).__name__}.{entry.name}",
         "pretrained": bool(pretrained),
         "url": entry.url,
+        "head": head_path_of(network),  # the final nn.Linear: fc, classifier.N, heads.head (models.features)
     }
     return Model(network, preprocessing, labels, name=spec, label_space=label_space, metadata=metadata)

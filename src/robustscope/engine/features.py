@@ -1,0 +1,263 @@
+"""Penultimate features of a model on a dataset, computed once and then read back from the PredictionStore.
+
+Last-layer methods (DFR, last-layer retraining, Last Layer Ensembles) fit heads on a backbone's features, many
+times over, and must never run the backbone twice on the same data. :func:`extract_features` cuts the model with
+:func:`~robustscope.models.features.split_model` and stores the features where logits go, in the same checksummed
+Parquet shards (the ``logits`` column holds the ``D`` features, ``meta.json`` says ``"kind":
+"penultimate_features"``). Their key (:func:`feature_key`) is a prediction key (model fingerprint, preprocessing,
+dataset fingerprint, shift ``none``, seed) plus that tag and the head's path, so a changed model or dataset
+recomputes and nothing else does. Labels are the dataset's own (index into ``dataset.classes``): a new head is
+trained on the dataset's classes, whatever the model's label space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from robustscope.config import Workspace
+from robustscope.data.base import Dataset
+from robustscope.data.content_index import ContentIndex
+from robustscope.engine.fingerprint import KEY_LENGTH, key_payload
+from robustscope.engine.prediction_store import PredictionStore, shard_ranges
+from robustscope.engine.runner import Runner
+from robustscope.engine.shard_tasks import ShardTask
+from robustscope.errors import BadImageError, CorruptStoreError
+from robustscope.models.base import Model
+from robustscope.models.features import FeatureHead, head_path, split_model
+from robustscope.shifts.base import Identity
+
+__all__ = ["FEATURE_KIND", "FeatureSet", "extract_features", "feature_key"]
+
+#: The tag in a feature key and in its ``meta.json``: what the stored vectors are.
+FEATURE_KIND = "penultimate_features"
+
+
+@dataclass
+class FeatureSet:
+    """Penultimate features of one model on one dataset, in manifest order (skipped bad images absent).
+
+    Attributes:
+        sample_ids: ``[N]`` str.
+        features: ``[N, D]`` float32.
+        labels: ``[N]`` int64, index into :attr:`class_names` (the dataset's classes).
+        factors: DataFrame with N rows, one column per dataset factor.
+        class_names: the dataset's classes.
+        head_path: where the model's head was cut off (``fc``, ``classifier.6``, ``class_embeddings``…).
+        key: the PredictionStore key the features are stored under.
+        shards_computed, shards_reused: what this call computed and found stored.
+        bad_images: paths of images skipped (``on_bad_image="skip"``).
+    """
+
+    sample_ids: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+    factors: pd.DataFrame
+    class_names: list[str]
+    head_path: str
+    key: str
+    shards_computed: int = 0
+    shards_reused: int = 0
+    bad_images: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """N, the number of samples."""
+        return len(self.sample_ids)
+
+    @property
+    def dim(self) -> int:
+        """D, the number of features."""
+        return int(self.features.shape[1])
+
+
+def feature_key(
+    model: Model,
+    dataset: Dataset,
+    head: str,
+    seed: int = 0,
+    *,
+    model_fingerprint: str | None = None,
+    dataset_fingerprint: str | None = None,
+    max_image_pixels: int | None = None,
+) -> str:
+    """The PredictionStore key of ``model``'s features (cut at ``head``) on ``dataset``: a prediction key's
+    fields (shift ``none``) plus ``{"output": {"kind": "penultimate_features", "head": head}}``.
+
+    Example:
+        >>> from torch import nn
+        >>> from robustscope.models import Preprocessing
+        >>> from robustscope.engine.fingerprint import prediction_key
+        >>> model = Model.from_module(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), Preprocessing(2, 1.0), ["a", "b"])
+        >>> data = Dataset("toy", "/nonexistent", ["a", "b"],
+        ...                pd.DataFrame({"sample_id": ["x"], "path": ["x.png"], "label": [0]}))
+        >>> key = feature_key(model, data, "1", dataset_fingerprint="d")
+        >>> len(key), key == prediction_key(model, data, Identity(), 0, dataset_fingerprint="d")
+        (24, False)
+    """
+    payload = key_payload(
+        model,
+        dataset,
+        Identity(),
+        seed,
+        model_fingerprint=model_fingerprint,
+        dataset_fingerprint=dataset_fingerprint,
+        max_image_pixels=max_image_pixels,
+    )
+    payload["output"] = {"kind": FEATURE_KIND, "head": head}
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
+
+
+def extract_features(
+    model: Model,
+    dataset: Dataset,
+    *,
+    store: PredictionStore | Workspace | str | Path,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: bool = True,
+    seed: int = 0,
+    split: FeatureHead | None = None,
+    shard_size: int = 512,
+    on_bad_image: str = "raise",
+    content_index: ContentIndex | None = None,
+) -> FeatureSet:
+    """``model``'s penultimate features on ``dataset``: computed once, then read back from ``store``.
+
+    Args:
+        model: any model :func:`~robustscope.models.features.split_model` can cut.
+        dataset: the images (clean: features are stored for the shift ``none``).
+        store: a :class:`PredictionStore`, its root folder, or a :class:`~robustscope.config.Workspace`
+            (its prediction store and content index).
+        batch_size, device, progress, shard_size, on_bad_image: as for :class:`~robustscope.engine.Runner`.
+        seed: part of the key, as for predictions.
+        split: a split already made (skips the check's two-image forward pass).
+        content_index: the stat index the dataset is fingerprinted through (default: the workspace's).
+
+    A stored, complete key runs no forward pass at all (not even the split's check). A shard that fails its
+    checksum is moved aside and recomputed, as for logits.
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> from torch import nn
+        >>> from robustscope.models import Preprocessing
+        >>> root = tempfile.mkdtemp()
+        >>> Image.new("RGB", (2, 2), "red").save(f"{root}/x.png")
+        >>> data = Dataset("toy", root, ["a", "b"], pd.DataFrame({"sample_id": ["x"], "path": ["x.png"], "label": [1]}))
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> model = Model.from_module(net, Preprocessing(2, 1.0), ["a", "b"], head="3")
+        >>> first = extract_features(model, data, store=root + "/store", progress=False)
+        >>> again = extract_features(model, data, store=root + "/store", progress=False)
+        >>> first.features.shape, first.labels.tolist(), first.shards_computed, again.shards_computed
+        ((1, 4), [1], 1, 0)
+    """
+    if isinstance(store, Workspace):
+        content_index = content_index or ContentIndex(store.content_index)
+        store = store.predictions
+    runner = Runner(
+        store,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        device=device,
+        on_bad_image=on_bad_image,
+        progress=progress,
+        content_index=content_index,
+    )
+    path = split.head_path if split is not None else head_path(model)
+    model_fp = model.fingerprint()
+    dataset_fp = dataset.fingerprint(content_index)
+    key = feature_key(model, dataset, path, seed, model_fingerprint=model_fp, dataset_fingerprint=dataset_fp)
+    computed = 0
+    for _attempt in range(2):  # a second pass recomputes shards that failed their checksum on reading
+        tasks, split = _plan(runner, model, dataset, key, seed, split, model_fp, dataset_fp)
+        if tasks:
+            # The Runner's executor: its progress bar, and no forward pass while results are being rebuilt.
+            runner._execute(tasks, f"{model.name} · {dataset.name} · features ({path})")
+            computed += len(tasks)
+        runner.store.clean(key)
+        try:
+            predictions, bad = runner.store.load_with_bad_images(key)
+            break
+        except CorruptStoreError:
+            if _attempt:
+                raise
+    meta = runner.store.read_meta(key)
+    if bad and on_bad_image == "raise":
+        raise BadImageError(bad[0]["path"], f"skipped by an earlier run with on_bad_image='skip' (features {key})")
+    return FeatureSet(
+        sample_ids=predictions.sample_ids,
+        features=predictions.logits,
+        labels=predictions.labels,
+        factors=predictions.factors,
+        class_names=list(meta.get("dataset_classes") or dataset.classes),
+        head_path=path,
+        key=key,
+        shards_computed=computed,
+        shards_reused=int(meta["num_shards"]) - min(computed, int(meta["num_shards"])),
+        bad_images=[record["path"] for record in bad],
+    )
+
+
+def _plan(
+    runner: Runner,
+    model: Model,
+    dataset: Dataset,
+    key: str,
+    seed: int,
+    split: FeatureHead | None,
+    model_fp: str,
+    dataset_fp: str,
+) -> tuple[list[ShardTask], FeatureHead | None]:
+    """The shard tasks still missing for ``key`` (the model is split only when one is), and the split."""
+    store = runner.store
+    if store.has_meta(key) and not store.missing_shards(key):
+        return [], split
+    split = split or split_model(model)
+    if not store.has_meta(key):
+        store.write_meta(
+            key,
+            {
+                "kind": FEATURE_KIND,
+                "head": split.head_path,
+                "feature_dim": split.dim,
+                "model": model.describe(model_fp),
+                "dataset": {"name": dataset.name, "fingerprint": dataset_fp, "len": len(dataset)},
+                "shift": {**Identity().key(), "spec": "none"},
+                "seed": int(seed),
+                "num_rows": len(dataset),
+                "shard_size": runner.shard_size,
+                "num_shards": len(shard_ranges(len(dataset), runner.shard_size)),
+                "class_names": list(split.features.labels),  # one per stored column: feature_0 … feature_{D-1}
+                "dataset_classes": list(dataset.classes),
+                "factor_columns": list(dataset.factor_columns),
+            },
+        )
+    meta = store.read_meta(key)
+    if int(meta["num_rows"]) != len(dataset):
+        raise ValueError(f"stored features {key} have {meta['num_rows']} rows, dataset has {len(dataset)}")
+    ranges = shard_ranges(len(dataset), int(meta["shard_size"]))
+    identity = tuple(range(len(dataset.classes)))  # labels stay the dataset's own
+    tasks = [
+        ShardTask(
+            model=split.features,
+            dataset=dataset,
+            shift=Identity(),
+            seed=int(seed),
+            key=key,
+            shard_index=index,
+            row_range=ranges[index],
+            label_map=identity,
+            batch_size=runner.batch_size,
+            device=runner.device,
+            on_bad_image=runner.on_bad_image,
+            store_root=str(store.root),
+        )
+        for index in store.missing_shards(key, len(ranges))
+    ]
+    return tasks, split
