@@ -243,11 +243,12 @@ def _plan(
         raise ValueError(f"stored features {key} have {meta['num_rows']} rows, dataset has {len(dataset)}")
     ranges = shard_ranges(len(dataset), int(meta["shard_size"]))
     identity = tuple(range(len(dataset.classes)))  # labels stay the dataset's own
+    clean = Identity()  # one shift object: execute_tasks checks that its tasks come from one plan
     tasks = [
         ShardTask(
             model=split.features,
             dataset=dataset,
-            shift=Identity(),
+            shift=clean,
             seed=int(seed),
             key=key,
             shard_index=index,

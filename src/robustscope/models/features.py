@@ -182,7 +182,11 @@ def head_path(model: Model) -> str:
     if recorded:
         check_head_path(network, str(recorded), num_classes)
         return str(recorded)
-    linears = [n for n, m in network.named_modules() if n and isinstance(m, nn.Linear) and m.out_features == num_classes]
+    linears = [
+        name
+        for name, module in network.named_modules()
+        if name and isinstance(module, nn.Linear) and module.out_features == num_classes
+    ]
     if not linears:
         raise FeatureSplitError(
             f"model {model.name!r}: no nn.Linear with {num_classes} outputs (one per label) in its "
