@@ -8,6 +8,9 @@ A checkpoint is weights plus a ``config.json`` beside it::
      "preprocessing": {"input_size": 64, "crop_pct": 1.0, "interpolation": "bicubic",
                        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
 
+A folder whose ``config.json`` says ``"format": "robustscope-mitigated/1"`` is a mitigated model (a base
+model's features under a new head, :mod:`robustscope.models.mitigated`).
+
 ``PATH`` is the weights file or a folder holding ``model.safetensors`` (or ``model.pt``, a
 ``torch.export`` archive ``model.pt2``, or a TorchScript ``model.ts``) and ``config.json``; for code
 formats (``.pt2``, TorchScript) the config gives ``labels`` and ``preprocessing`` only. Pickles are
@@ -38,6 +41,7 @@ from robustscope.models.base import Model
 from robustscope.models.exported import is_export_archive, load_export_archive
 from robustscope.models.features import head_path_of
 from robustscope.models.labels import generic_labels
+from robustscope.models.mitigated import load_mitigated, mitigated_config
 from robustscope.models.networks import build_network
 from robustscope.models.preprocessing import Preprocessing
 
@@ -204,6 +208,9 @@ def load_file(
         >>> load_file(str(folder)).labels
         ['a', 'b']
     """
+    saved = mitigated_config(path) if config is None else None
+    if saved is not None:  # a base model's features under a new head (robustscope.mitigate)
+        return load_mitigated(path, saved)
     weights_path, config_path = find_checkpoint(path)
     if isinstance(config, Mapping):
         settings = dict(config)
