@@ -2,11 +2,16 @@
 
 - DFR (Deep Feature Reweighting, Kirichenko et al., ICLR 2023): :func:`dfr_mitigate` refits a model's last layer
   on group-balanced validation features (:func:`~robustscope.mitigate.dfr.fit_dfr`); see ``docs/mitigations.md``.
+- LLE (Last Layer Ensemble, Li et al., CVPR 2023): :func:`~robustscope.mitigate.lle.fit_lle`; last-layer baselines
+  (ERM, group-balanced, GroupDRO, JTT) in :mod:`robustscope.mitigate.last_layer`.
 - :func:`save_mitigated`: a new head over a base model's features, fingerprinted against the base.
 """
 
 from robustscope.mitigate.dfr import DFRResult, fit_dfr
+from robustscope.mitigate.last_layer import LastLayerConfig, fit_erm, fit_group_balanced, fit_group_dro, fit_jtt
+from robustscope.mitigate.lle import LLEResult, fit_lle
 from robustscope.mitigate.pipeline import dfr_mitigate, groups_of
 from robustscope.mitigate.saved import save_mitigated
 
-__all__ = ["DFRResult", "dfr_mitigate", "fit_dfr", "groups_of", "save_mitigated"]
+__all__ = ["DFRResult", "LLEResult", "LastLayerConfig", "dfr_mitigate", "fit_dfr", "fit_erm", "fit_group_balanced",
+           "fit_group_dro", "fit_jtt", "fit_lle", "groups_of", "save_mitigated"]  # fmt: skip

@@ -17,6 +17,7 @@ import torch
 
 from robustscope.errors import CheckpointError
 from robustscope.models.features import FeatureHead, head_path
+from robustscope.models.heads import EnsembleHead
 from robustscope.models.mitigated import HEAD_FILE, MITIGATED_FORMAT
 from robustscope.models.registry import load_model
 
@@ -26,8 +27,8 @@ __all__ = ["save_mitigated"]
 def save_mitigated(
     base_spec: str,
     split: FeatureHead,
-    weight: np.ndarray | torch.Tensor,
-    bias: np.ndarray | torch.Tensor,
+    weight: np.ndarray | torch.Tensor | EnsembleHead,
+    bias: np.ndarray | torch.Tensor | None,
     labels: Sequence[str],
     out_dir: str | Path,
     method: str,
@@ -43,6 +44,8 @@ def save_mitigated(
     loads back only while the base is unchanged. ``base_fingerprint`` (the model the head was fitted on) must
     match it: a model that ``base_spec`` does not reproduce (one built in memory) cannot be saved this way.
     ``method`` and ``details`` (JSON-able) record how the head was made. Returns ``out_dir``.
+    An :class:`~robustscope.models.heads.EnsembleHead` (LLE) is passed as ``weight`` with ``bias=None``: its
+    state dict is saved and its :meth:`~robustscope.models.heads.EnsembleHead.spec` recorded under ``head``.
 
     Example:
         >>> import json, pathlib, tempfile
@@ -61,9 +64,17 @@ def save_mitigated(
         (['x', 'y', 'z'], 'demo')
     """
     labels = [str(label) for label in labels]
-    weight_t = torch.as_tensor(np.asarray(weight), dtype=torch.float32).contiguous()
-    bias_t = torch.as_tensor(np.asarray(bias), dtype=torch.float32).contiguous()
-    if weight_t.shape != (len(labels), split.dim) or bias_t.shape != (len(labels),):
+    if isinstance(weight, EnsembleHead):
+        if bias is not None or (weight.in_features, weight.out_features) != (split.dim, len(labels)):
+            raise ValueError(f"an ensemble head {weight.spec()} needs bias=None, {split.dim} features, {len(labels)} "
+                             "labels")  # fmt: skip
+        tensors = {k: v.detach().float().contiguous() for k, v in weight.state_dict().items()}
+        spec: dict[str, Any] = weight.spec()
+    else:
+        weight_t = torch.as_tensor(np.asarray(weight), dtype=torch.float32).contiguous()
+        bias_t = torch.as_tensor(np.asarray(bias), dtype=torch.float32).contiguous()
+        tensors, spec = {"weight": weight_t, "bias": bias_t}, {}
+    if not spec and (weight_t.shape != (len(labels), split.dim) or bias_t.shape != (len(labels),)):
         raise ValueError(
             f"head of shape weight {tuple(weight_t.shape)}, bias {tuple(bias_t.shape)} does not fit {len(labels)} "
             f"labels over {split.dim} features (expected ({len(labels)}, {split.dim}) and ({len(labels)},))"
@@ -83,7 +94,7 @@ def save_mitigated(
     config = {
         "format": MITIGATED_FORMAT,
         "base": {"spec": base_spec, "options": options, "fingerprint": fingerprint},
-        "head": {"path": path, "file": HEAD_FILE, "in_features": split.dim, "out_features": len(labels)},
+        "head": {"path": path, "file": HEAD_FILE, "in_features": split.dim, "out_features": len(labels), **spec},
         "labels": labels,
         "label_space": "custom",
         "method": {"name": method, "params": dict(details)},
@@ -94,7 +105,7 @@ def save_mitigated(
     from safetensors.torch import save_file
 
     tmp = out / f".{HEAD_FILE}.tmp"
-    save_file({"weight": weight_t, "bias": bias_t}, str(tmp))
+    save_file(tensors, str(tmp))
     os.replace(tmp, out / HEAD_FILE)
     tmp = out / ".config.json.tmp"
     tmp.write_text(text + "\n", encoding="utf-8")

@@ -10,6 +10,10 @@ layer. What it saves is the new head and how to get the rest, never a copy of th
                             "method": {"name": "dfr", "params": {...}}}
     out/head.safetensors   weight [K, D], bias [K] (float32)
 
+A Last Layer Ensemble's head (:class:`~robustscope.models.heads.EnsembleHead`) is saved as its state dict, with
+``"kind": "ensemble"`` and ``"num_heads"`` in ``head``; it is rebuilt as that module (the model cannot be split
+again: its head is not one linear layer).
+
 ``load_model("file:out")`` loads the base from its spec (with its options), checks that its fingerprint is still
 the one recorded (:class:`~robustscope.errors.CheckpointError` otherwise: the head was fitted on the features of
 a model that no longer exists), cuts it with :func:`~robustscope.models.features.split_model` at the recorded
@@ -70,8 +74,8 @@ def mitigated_config(path: str | Path) -> dict[str, Any] | None:
 
 def build_mitigated(
     base: Model,
-    weight: torch.Tensor,
-    bias: torch.Tensor,
+    weight: torch.Tensor | nn.Module,
+    bias: torch.Tensor | None,
     labels: Sequence[str],
     *,
     name: str,
@@ -82,6 +86,7 @@ def build_mitigated(
     """``base``'s features under the linear head ``weight [K, D]``, ``bias [K]``, as a :class:`Model`.
 
     ``head`` is the path the base must be cut at (the one recorded when the head was fitted); the cut is checked.
+    ``weight`` may be a head module (an :class:`~robustscope.models.heads.EnsembleHead`, ``bias=None``), used as is.
 
     Example:
         >>> from robustscope.models.preprocessing import Preprocessing
@@ -99,6 +104,15 @@ def build_mitigated(
             f"{name}: the head was fitted on {base.name}'s features cut at {head!r}, but that model's head is now "
             f"at {split.head_path!r}; refit the head on the current model"
         )
+    if isinstance(weight, nn.Module):
+        sizes = (getattr(weight, "in_features", None), getattr(weight, "out_features", None))
+        if bias is not None or sizes != (split.dim, len(labels)):
+            raise CheckpointError(f"{name}: head module with (in, out) {sizes} does not fit {len(labels)} labels "
+                                  f"over {base.name}'s {split.dim} features")  # fmt: skip
+        network = nn.Sequential(OrderedDict(features=split.features.network, head=weight)).eval()
+        info = {**dict(metadata or {}), "head": None, "base_head": split.head_path}
+        return Model(network, base.preprocessing, labels, name=name, label_space=label_space, metadata=info,
+                     version=base.version)  # fmt: skip
     weight, bias = torch.as_tensor(weight, dtype=torch.float32), torch.as_tensor(bias, dtype=torch.float32)
     if weight.ndim != 2 or weight.shape != (len(labels), split.dim) or bias.shape != (len(labels),):
         raise CheckpointError(
@@ -165,15 +179,27 @@ def load_mitigated(path: str | Path, config: Mapping[str, Any] | None = None) ->
         tensors = load_file(str(head_file), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"cannot read the head of file:{path} ({head_file}): {err}") from None
-    if set(tensors) != {"weight", "bias"}:
+    head_module: nn.Module | None = None
+    if head_info.get("kind") == "ensemble":
+        from robustscope.models.heads import EnsembleHead
+
+        try:
+            head_module = EnsembleHead(head_info["in_features"], head_info["out_features"], head_info["num_heads"])
+            head_module.load_state_dict(tensors)
+        except (KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{head_file} is not the ensemble head its config describes: {err}") from None
+    elif head_info.get("kind") not in (None, "linear"):
+        raise CheckpointError(f"{folder / 'config.json'}: head kind {head_info.get('kind')!r} is not one robustscope "
+                              "reads (linear, ensemble)")  # fmt: skip
+    elif set(tensors) != {"weight", "bias"}:
         raise CheckpointError(f"{head_file} must hold exactly 'weight' and 'bias', found {sorted(tensors)}")
     method = dict(config.get("method") or {})
     metadata = {"source": "file", "format": "mitigated", "path": str(folder), "base": spec,
                 "base_fingerprint": recorded, "method": method.get("name")}  # fmt: skip
     return build_mitigated(
         base,
-        tensors["weight"],
-        tensors["bias"],
+        head_module if head_module is not None else tensors["weight"],
+        None if head_module is not None else tensors["bias"],
         labels,
         name=str(config.get("name") or f"file:{path}"),
         label_space=str(config.get("label_space") or "custom"),
