@@ -136,7 +136,7 @@ class Model(nn.Module):
         if not labels:
             raise LabelSpaceError("labels=[...] is required: one class name per logit")
         if head is not None:
-            from robustscope.models.features import check_head_path
+            from robustscope.models.head_paths import check_head_path
 
             check_head_path(module, head, len(labels))
         return cls(

@@ -35,7 +35,7 @@ from robustscope.errors import FeatureSplitError
 from robustscope.models.base import Model
 from robustscope.models.clip_adapter import ZeroShotClassifier
 from robustscope.models.exported import ExportedNetwork
-from robustscope.models.smallcnn import SmallCNN
+from robustscope.models.head_paths import check_head_path, head_path_of
 
 __all__ = ["ZERO_SHOT_HEAD", "FeatureHead", "check_head_path", "head_path", "head_path_of", "split_model"]
 
@@ -43,9 +43,6 @@ __all__ = ["ZERO_SHOT_HEAD", "FeatureHead", "check_head_path", "head_path", "hea
 ZERO_SHOT_HEAD = "class_embeddings"
 _COMPILED_FORMATS = ("torch.export", "torchscript")
 #: Where torchvision classifiers keep their final layer (``classifier`` may be a Sequential ending in it).
-_TORCHVISION_HEADS = ("fc", "heads.head", "head", "classifier")
-
-
 @dataclass
 class FeatureHead:
     """A model cut in two: ``features`` (a :class:`Model` whose outputs are the ``D`` penultimate features)
@@ -101,59 +98,6 @@ class NormalisedEmbedding(nn.Module):
         if isinstance(embedding, (tuple, list)):
             embedding = embedding[0]
         return F.normalize(embedding.float(), dim=-1)
-
-
-def head_path_of(network: nn.Module) -> str | None:
-    """The dotted path of a network's final ``nn.Linear``, as its library names it; ``None`` when unknown.
-
-    SmallCNN: ``head``; timm: the path of ``get_classifier()``; torchvision: ``fc`` (ResNet family),
-    ``classifier.N`` (the last of VGG's, ConvNeXt's, EfficientNet's, MobileNet's ``classifier``),
-    ``heads.head`` (ViT), ``head`` (Swin). Adapters record it in ``model.metadata["head"]`` when loading.
-
-    Example:
-        >>> import torchvision
-        >>> head_path_of(torchvision.models.vgg11(weights=None)), head_path_of(SmallCNN(3, width=4))
-        ('classifier.6', 'head')
-    """
-    if isinstance(network, SmallCNN):
-        return "head"
-    get_classifier = getattr(network, "get_classifier", None)
-    if callable(get_classifier):  # timm
-        with contextlib.suppress(Exception):
-            classifier = get_classifier()
-            for name, module in network.named_modules():
-                if module is classifier and name and isinstance(module, nn.Linear):
-                    return name
-        cfg = getattr(network, "pretrained_cfg", None) or getattr(network, "default_cfg", None) or {}
-        path = cfg.get("classifier") if isinstance(cfg, dict) else None
-        return path if isinstance(path, str) and isinstance(_submodule(network, path), nn.Linear) else None
-    for name in _TORCHVISION_HEADS:
-        module = _submodule(network, name)
-        if isinstance(module, nn.Linear):
-            return name
-        if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], nn.Linear):
-            return f"{name}.{len(module) - 1}"
-    return None
-
-
-def check_head_path(network: nn.Module, path: str, num_classes: int) -> nn.Linear:
-    """The ``nn.Linear`` at dotted ``path`` in ``network``; :class:`FeatureSplitError` unless it has
-    ``num_classes`` outputs.
-
-    Example:
-        >>> check_head_path(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), "1", 2).in_features
-        4
-    """
-    module = _submodule(network, path) if path else None
-    if not isinstance(module, nn.Linear) or module.out_features != num_classes:
-        found = "nothing" if module is None else type(module).__name__
-        if isinstance(module, nn.Linear):
-            found += f" with {module.out_features} outputs"
-        raise FeatureSplitError(
-            f"head={path!r} names {found} in the {type(network).__name__} network, not its final nn.Linear with "
-            f"{num_classes} outputs (one per label); name the dotted path of the last layer, e.g. head='fc'"
-        )
-    return module
 
 
 def head_path(model: Model) -> str:
@@ -230,13 +174,6 @@ def split_model(model: Model, *, check: bool = True) -> FeatureHead:
     if check:
         _check(model, split)
     return split
-
-
-def _submodule(network: nn.Module, path: str) -> nn.Module | None:
-    try:
-        return network.get_submodule(path)
-    except AttributeError:
-        return None
 
 
 def _shallow_copy(module: nn.Module) -> nn.Module:

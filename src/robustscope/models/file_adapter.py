@@ -9,7 +9,7 @@ A checkpoint is weights plus a ``config.json`` beside it::
                        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
 
 A folder whose ``config.json`` says ``"format": "robustscope-mitigated/1"`` is a mitigated model (a base
-model's features under a new head, :mod:`robustscope.models.mitigated`).
+model's features under a new head, :mod:`robustscope.models.mitigated`): ``load_model("file:PATH")`` loads it.
 
 ``PATH`` is the weights file or a folder holding ``model.safetensors`` (or ``model.pt``, a
 ``torch.export`` archive ``model.pt2``, or a TorchScript ``model.ts``) and ``config.json``; for code
@@ -39,9 +39,9 @@ from torch import nn
 from robustscope.errors import CheckpointError
 from robustscope.models.base import Model
 from robustscope.models.exported import is_export_archive, load_export_archive
-from robustscope.models.features import head_path_of
+from robustscope.models.head_paths import head_path_of
 from robustscope.models.labels import generic_labels
-from robustscope.models.mitigated import load_mitigated, mitigated_config
+from robustscope.models.mitigated import mitigated_config
 from robustscope.models.networks import build_network
 from robustscope.models.preprocessing import Preprocessing
 
@@ -208,9 +208,9 @@ def load_file(
         >>> load_file(str(folder)).labels
         ['a', 'b']
     """
-    saved = mitigated_config(path) if config is None else None
-    if saved is not None:  # a base model's features under a new head (robustscope.mitigate)
-        return load_mitigated(path, saved)
+    if config is None and mitigated_config(path) is not None:  # robustscope.models.registry loads these
+        raise CheckpointError(f"{path} holds a mitigated model (a base model's features under a new head): "
+                              f"load it with robustscope.load_model('file:{path}')")
     weights_path, config_path = find_checkpoint(path)
     if isinstance(config, Mapping):
         settings = dict(config)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +129,13 @@ def build_mitigated(
                  version=base.version)  # fmt: skip
 
 
-def load_mitigated(path: str | Path, config: Mapping[str, Any] | None = None) -> Model:
-    """The mitigated model saved in folder ``path`` (see the module docstring); ``file:PATH`` calls this.
+def load_mitigated(
+    path: str | Path, config: Mapping[str, Any] | None = None, *, load_base: Callable[..., Model]
+) -> Model:
+    """The mitigated model saved in folder ``path`` (see the module docstring); ``load_model("file:PATH")`` calls this.
+
+    ``load_base(spec, **options)`` loads the base model (``robustscope.models.registry.load_model``; passed in
+    so that this module does not import the registry, which names the ``file:`` loader).
 
     Raises :class:`CheckpointError` when the base model's fingerprint is no longer the recorded one.
 
@@ -150,14 +155,12 @@ def load_mitigated(path: str | Path, config: Mapping[str, Any] | None = None) ->
         >>> _ = (root / "new" / "config.json").write_text(json.dumps({"format": MITIGATED_FORMAT,
         ...     "base": {"spec": f"file:{root}", "fingerprint": base.fingerprint()}, "head": {"path": "head"},
         ...     "labels": ["a", "b"]}))
-        >>> model = load_mitigated(root / "new")
+        >>> model = load_mitigated(root / "new", load_base=load_model)
         >>> model(torch.rand(1, 3, 16, 16)).argmax(1).tolist(), model.fingerprint() != base.fingerprint()
         ([1], True)
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from robustscope.models.registry import load_model
 
     folder = Path(path).expanduser()
     config = dict(config if config is not None else mitigated_config(folder) or {})
@@ -166,7 +169,7 @@ def load_mitigated(path: str | Path, config: Mapping[str, Any] | None = None) ->
         spec, recorded, labels = str(base_info["spec"]), str(base_info["fingerprint"]), list(config["labels"])
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{folder / 'config.json'} is not a complete {MITIGATED_FORMAT} config ({err})") from None
-    base = load_model(spec, **dict(base_info.get("options") or {}))
+    base = load_base(spec, **dict(base_info.get("options") or {}))
     now = base.fingerprint()
     if now != recorded:
         raise CheckpointError(

@@ -49,4 +49,10 @@ def load_model(spec: str, **options: Any) -> Model:
         ('timm:resnet18', 1000)
     """
     scheme, rest = split_scheme(spec, "model", MODEL_SCHEMES.keys())
+    if scheme == "file" and not options.get("config"):
+        from robustscope.models.mitigated import load_mitigated, mitigated_config
+
+        saved = mitigated_config(rest)
+        if saved is not None:  # a base model's features under a new head (robustscope.mitigate)
+            return load_mitigated(rest, saved, load_base=load_model)
     return MODEL_SCHEMES.get(scheme)(rest, **options)

@@ -8,7 +8,7 @@ from torch import nn
 
 from robustscope.errors import UnknownNameError
 from robustscope.models.base import Model
-from robustscope.models.features import head_path_of
+from robustscope.models.head_paths import head_path_of
 from robustscope.models.hub import hf_offline_mode, hub_offline, import_hub_package, weights_unavailable
 from robustscope.models.labels import IMAGENET_1K, generic_labels, imagenet_classes, unique_labels
 from robustscope.models.preprocessing import _PIL_INTERPOLATION, Preprocessing

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from robustscope.errors import UnknownNameError
 from robustscope.models.base import Model
-from robustscope.models.features import head_path_of
+from robustscope.models.head_paths import head_path_of
 from robustscope.models.hub import offline_requested, reachable, weights_unavailable
 from robustscope.models.labels import IMAGENET_1K, imagenet_classes, unique_labels
 from robustscope.models.preprocessing import _PIL_INTERPOLATION, Preprocessing

@@ -7,7 +7,7 @@ masks and a PUG:ImageNet-style ``labels.csv``; :func:`ensure_rendered` caches re
 Example:
     >>> from robustscope.synth import load_spec
     >>> load_spec("demo").split_names()[:3]
-    ['train-narrow', 'train-diverse', 'test-id']
+    ['train-narrow', 'train-diverse', 'train-texture-shortcut']
 """
 
 from __future__ import annotations
