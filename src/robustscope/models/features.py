@@ -149,6 +149,7 @@ def split_model(model: Model, *, check: bool = True) -> FeatureHead:
 
     Example:
         >>> from robustscope.models.preprocessing import Preprocessing
+        >>> from robustscope.models.smallcnn import SmallCNN
         >>> model = Model.from_module(SmallCNN(3, width=4), Preprocessing(16, 1.0), ["a", "b", "c"])
         >>> split = split_model(model)
         >>> split.head_path, split.dim, split.features(torch.rand(2, 3, 16, 16)).shape
