@@ -241,24 +241,7 @@ def _plan(
     meta = store.read_meta(key)
     if int(meta["num_rows"]) != len(dataset):
         raise ValueError(f"stored features {key} have {meta['num_rows']} rows, dataset has {len(dataset)}")
-    ranges = shard_ranges(len(dataset), int(meta["shard_size"]))
     identity = tuple(range(len(dataset.classes)))  # labels stay the dataset's own
-    clean = Identity()  # one shift object: execute_tasks checks that its tasks come from one plan
-    tasks = [
-        ShardTask(
-            model=split.features,
-            dataset=dataset,
-            shift=clean,
-            seed=int(seed),
-            key=key,
-            shard_index=index,
-            row_range=ranges[index],
-            label_map=identity,
-            batch_size=runner.batch_size,
-            device=runner.device,
-            on_bad_image=runner.on_bad_image,
-            store_root=str(store.root),
-        )
-        for index in store.missing_shards(key, len(ranges))
-    ]
+    # one shift object: execute_tasks checks that its tasks come from one plan
+    tasks = runner.missing_tasks(split.features, dataset, Identity(), seed, key, int(meta["shard_size"]), identity)
     return tasks, split

@@ -165,8 +165,20 @@ class Runner:
             max_image_pixels=self.max_image_pixels,
         )
         meta = self._ensure_meta(key, model, dataset, shift, seed, model_fp, dataset_fp)
-        ranges = shard_ranges(len(dataset), int(meta["shard_size"]))
-        tasks = [
+        tasks = self.missing_tasks(model, dataset, shift, seed, key, int(meta["shard_size"]), label_map)
+        return key, meta, tasks
+
+    def missing_tasks(
+        self, model: Model, dataset: Dataset, shift: Shift, seed: int, key: str, shard_size: int,
+        label_map: tuple[int, ...],
+    ) -> list[ShardTask]:
+        """One :class:`ShardTask` per shard of ``key`` the store lacks, with this runner's settings.
+
+        Example:
+            >>> # runner.missing_tasks(model, dataset, Identity(), 0, key, 512, label_map)  (see plan())
+        """
+        ranges = shard_ranges(len(dataset), shard_size)
+        return [
             ShardTask(
                 model=model,
                 dataset=dataset,
@@ -185,7 +197,6 @@ class Runner:
             )
             for index in self.store.missing_shards(key, len(ranges))
         ]
-        return key, meta, tasks
 
     def run(
         self,
