@@ -79,6 +79,26 @@ def test_train_recipe_caches_by_recipe_seed_and_data(tmp_path: Path) -> None:
     assert other_seed != first and json.loads((other_seed / "config.json").read_text())["name"].endswith("seed1")
 
 
+def test_changed_training_code_retrains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trainer's code is part of the cache key: an edited training loop never reuses an old model."""
+    from robustscope.train import recipes
+
+    ws = workspace()
+    kwargs = {"models_dir": ws.models, "renders": ws.renders, "epochs": 1, "workers": 1, "progress": False}
+    before = train_recipe("overconfident", "tiny", **kwargs)
+    monkeypatch.setattr(recipes, "training_code_digest", lambda: "edited-trainer")
+    after = train_recipe("overconfident", "tiny", **kwargs)
+    assert after != before and (after / "model.safetensors").is_file()
+
+
+def test_training_code_digest_reads_the_modules_that_train() -> None:
+    from robustscope.train import recipes
+
+    assert len(recipes.training_code_digest()) == 16
+    for module in ("robustscope.train.trainer", "robustscope.train.augment", "robustscope.shifts.corruptions.weather"):
+        assert module in recipes._TRAINING_CODE
+
+
 def test_cli_train_recipe_writes_where_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "model"
     argv = ["-q", "train", "--recipe", "overconfident", "--world", "tiny", "--epochs", "1", "--out", str(out)]

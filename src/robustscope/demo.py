@@ -53,22 +53,6 @@ class DemoResult:
         return (pivot * 100).round(1)
 
 
-def train_reference_model(world: str, recipe: str, ws: Workspace, epochs: int | None, workers: int | None,
-                          progress: bool) -> Path:
-    """Train (or reuse) the model of one known-answer recipe on ``world``; return its folder.
-
-    The folder name hashes the recipe, the epochs and the training set's fingerprint, so a changed
-    world or recipe retrains.
-
-    Example:
-        >>> train_reference_model("tiny", "clean", workspace(), 2, 1, False)  # doctest: +SKIP
-    """
-    from robustscope.train.recipes import train_recipe
-
-    return train_recipe(recipe, world, models_dir=ws.models, renders=ws.renders, content_index=ws.content_index,
-                        epochs=epochs, workers=workers, progress=progress)
-
-
 def run_demo(world: str = "demo", ws: Workspace | None = None, epochs: int | None = None, workers: int | None = None,
              progress: bool = True, n_resamples: int = 500) -> DemoResult:
     """Render ``world``, train its two reference models (:data:`DEMO_RECIPES`), evaluate them on every test split and on
@@ -82,6 +66,7 @@ def run_demo(world: str = "demo", ws: Workspace | None = None, epochs: int | Non
     from robustscope.report.from_store import report_from_store
     from robustscope.suites import run_suite
     from robustscope.synth import load_spec
+    from robustscope.train.recipes import train_recipe
 
     started = time.perf_counter()
     ws = ws or workspace()
@@ -91,7 +76,8 @@ def run_demo(world: str = "demo", ws: Workspace | None = None, epochs: int | Non
     model_names = []
     model_folders: list[Path] = []
     for recipe in DEMO_RECIPES:
-        folder = train_reference_model(world, recipe, ws, epochs, workers, progress)
+        folder = train_recipe(recipe, world, models_dir=ws.models, renders=ws.renders, content_index=ws.content_index,
+                              epochs=epochs, workers=workers, progress=progress)
         model = load_model(f"file:{folder}")
         model_names.append(model.name)
         model_folders.append(folder)

@@ -12,13 +12,16 @@ A measuring instrument is calibrated on inputs whose answer is known. Each recip
 * ``overconfident``: a quarter of the clean data with 30% of its labels wrong, no augmentation, no label
   smoothing, no weight decay, trained until it has memorised them.
 
-Models are cached in the workspace under a folder named by a hash of the recipe, the epochs, the seed
-and the training set's content fingerprint: a changed world or recipe retrains.
+Models are cached in the workspace under a folder named by a hash of the recipe, the epochs, the seed,
+the training set's content fingerprint and the training code (:func:`training_code_digest`): a changed
+world, recipe or trainer retrains.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,11 +34,20 @@ import yaml
 from robustscope.errors import SpecError, UnknownNameError
 from robustscope.registry import suggest
 
-__all__ = ["DEFAULT_ARCH_KWARGS", "Recipe", "get_recipe", "recipe_names", "train_recipe"]
+__all__ = ["DEFAULT_ARCH_KWARGS", "Recipe", "get_recipe", "recipe_names", "train_recipe", "training_code_digest"]
 
 #: The network every recipe trains: two conv layers per stage (one per stage underfits the diverse split:
 #: train accuracy 0.51 after 30 epochs, against 0.71 after 20 epochs with two).
 DEFAULT_ARCH_KWARGS: dict[str, Any] = {"width": 32, "depth": 3, "blocks": 2}
+#: Modules whose code decides the trained weights (loop, augmentations, network, the fog corruption).
+_TRAINING_CODE = (
+    "robustscope.train.trainer",
+    "robustscope.train.augment",
+    "robustscope.models.networks",
+    "robustscope.models.smallcnn",
+    "robustscope.shifts.corruptions.base",
+    "robustscope.shifts.corruptions.weather",
+)
 _TRAINING_KEYS = {"epochs", "augment", "jitter", "noise", "fog", "label_smoothing", "lr", "weight_decay", "batch_size",
                   "label_noise"}
 
@@ -76,6 +88,25 @@ class Recipe:
             return own
         reference = int(get_recipe("clean").training.get("epochs", 20))
         return max(1, round(epochs * own / reference))
+
+
+@cache
+def training_code_digest() -> str:
+    """Hash of the torch version and the source of every module that decides a recipe's trained weights.
+
+    Part of a recipe model's cache key: editing the training loop, an augmentation or the network retrains.
+
+    Example:
+        >>> len(training_code_digest())
+        16
+    """
+    import torch
+
+    digest = hashlib.sha256(torch.__version__.encode())
+    for name in _TRAINING_CODE:
+        digest.update(f"\x1f{name}\x1f".encode())
+        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+    return digest.hexdigest()[:16]
 
 
 @cache
@@ -172,7 +203,8 @@ def train_recipe(
     if out is None:
         fingerprint = data.fingerprint(ContentIndex(content_index) if content_index else None)
         key = json.dumps({"recipe": recipe.name, "split": recipe.split, "fraction": recipe.fraction,
-                          "training": training, "arch": DEFAULT_ARCH_KWARGS, "seed": seed, "data": fingerprint},
+                          "training": training, "arch": DEFAULT_ARCH_KWARGS, "seed": seed, "data": fingerprint,
+                          "code": training_code_digest()},
                          sort_keys=True)
         out = Path(models_dir) / f"{display}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
         if (out / "config.json").is_file():
