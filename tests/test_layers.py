@@ -62,6 +62,7 @@ FLOORS: dict[str, int] = {
     "report": 10,
     "demo": 11,
     "validation": 11,  # known-answer models: trains recipes (train) and runs suites
+    "studies": 11,  # experiments over many models: trains, mitigates and runs suites
     "cli_args": 11,
     "cli_commands": 12,  # what each command does: runs the demo, the API, the suites
     "cli": 13,  # the parser and main: points each command at its function

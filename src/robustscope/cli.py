@@ -21,6 +21,7 @@ from robustscope.cli_commands import (
     cmd_validate_axes,
 )
 from robustscope.errors import RobustscopeError
+from robustscope.studies import STUDIES
 
 EPILOG = """examples:
   robustscope demo                                   # render, train, evaluate, report (offline)
@@ -169,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     imagenet_x.add_argument("--seed", type=int, default=0)
     imagenet_x.add_argument("--annotations", help="folder of the annotation files (default: the imagenet-x package's)")
     imagenet_x.set_defaults(func=cmd_imagenet_x)
+
+    study = sub("study", "run an experiment over many models (robustscope/studies): train, mitigate, evaluate, "
+                "tabulate", "robustscope study whac-a-mole --world tiny --seeds 0")
+    studies = study.add_subparsers(dest="study_command", required=True)
+    for entry in STUDIES.entries():
+        record = entry.load()
+        study_parser = sub(record.name, record.summary, record.example, parent=studies)
+        record.add_arguments(study_parser)
+        study_parser.set_defaults(func=record.run)
 
     listing = sub("list", "list what can be named", "robustscope list models")
     listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "corruptions", "worlds", "suites"])
