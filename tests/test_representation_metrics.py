@@ -89,3 +89,26 @@ def test_alignment_and_uniformity_match_the_torch_formulas() -> None:
     assert uniformity(x) == pytest.approx(torch.pdist(tx, p=2).pow(2).mul(-2).exp().mean().log().item())
     with pytest.raises(ValueError, match="equal shapes"):
         alignment(x, y[:3])
+
+
+def test_linear_probe_equals_direct_scikit_learn_calls() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    from robustscope.metrics.linear_probe import PROBE_GRID, linear_probe
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 150)
+    x = rng.normal(size=(150, 6)) + y[:, None] * 0.8
+    test = rng.normal(size=(30, 6)) + rng.integers(0, 3, 30)[:, None] * 0.8
+    result = linear_probe(x, y, test, seed=5)
+    scaler = StandardScaler().fit(x)
+    a, b, ya, yb = train_test_split(scaler.transform(x), y, test_size=0.2, random_state=5, stratify=y)
+    held = {c: (LogisticRegression(C=c, max_iter=1000, random_state=5).fit(a, ya).predict(b) == yb).mean()
+            for c in PROBE_GRID}
+    best = max(held, key=lambda c: (held[c], -c))
+    direct = LogisticRegression(C=best, max_iter=1000, random_state=5).fit(scaler.transform(x), y)
+    assert result.c == best and result.held_out_accuracy == pytest.approx(held)
+    assert result.predictions.tolist() == direct.predict(scaler.transform(test)).tolist()
+    assert linear_probe(x, y, test, seed=5).predictions.tolist() == result.predictions.tolist()  # deterministic
