@@ -57,6 +57,7 @@ FLOORS: dict[str, int] = {
     "engine": 7,
     "train": 8,
     "mitigate": 8,
+    "represent": 8,  # embeddings' evaluations and self-supervised training on the world
     "suites": 9,
     "api": 10,
     "report": 10,
@@ -65,6 +66,7 @@ FLOORS: dict[str, int] = {
     "studies": 11,  # experiments over many models: trains, mitigates and runs suites
     "cli_args": 11,
     "cli_commands": 12,  # what each command does: runs the demo, the API, the suites
+    "cli_mitigate": 12,  # robustscope mitigate: the mitigations' sub-commands
     "cli": 13,  # the parser and main: points each command at its function
     ROOT_UNIT: 14,
 }
