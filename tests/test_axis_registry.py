@@ -155,6 +155,14 @@ def _geography_case(axis: str, ws: Workspace, tmp_path: Path) -> dict[str, Any]:
     return {"model": colour_code_model(), "suite": dataclasses.replace(spec, axes=(only,)), "data_root": tmp_path}
 
 
+def _representation_case(axis: str, ws: Workspace, tmp_path: Path) -> dict[str, Any]:
+    spec = _one_axis("representation-offline", axis, k=3, slice_by="none")
+    datasets = {role: spec.axes[0].datasets[role] for role in ("train", "test_id")}  # two splits: fast
+    only = dataclasses.replace(spec.axes[0], datasets=datasets)
+    model = _model_for("synth:tiny:test-id", ws, f"tiny-{axis}")
+    return {"model": model, "suite": dataclasses.replace(spec, axes=(only,)), "world": "tiny", "store": ws}
+
+
 #: How each registered axis is run here. A new axis adds its line (the test below fails until it does).
 CASES: dict[str, Callable[[str, Workspace, Path], dict[str, Any]]] = {
     **dict.fromkeys(
@@ -166,6 +174,7 @@ CASES: dict[str, Callable[[str, Workspace, Path], dict[str, Any]]] = {
     "shortcuts": _tiny_case("shortcuts-offline"),
     "imagenet_x": _imagenet_x_case,
     "geography": _geography_case,
+    "representation": _representation_case,
 }
 
 

@@ -52,6 +52,8 @@ AXIS_VIEWS.add("imagenet_x", "robustscope.report.views_factors:imagenet_x_view",
 AXIS_VIEWS.add("geography", "robustscope.report.views_geography:geography_view", summary="accuracy by region/income")
 AXIS_VIEWS.add("shortcuts", "robustscope.report.views_shortcuts:shortcuts_view", summary="UrbanCars group table")
 AXIS_VIEWS.add("pug", "robustscope.report.views_pug:pug_view", summary="PUG factor curves")
+AXIS_VIEWS.add("representation", "robustscope.report.views_representation:representation_view",
+               summary="kNN / probe / RankMe per set")
 
 
 def default_view(inputs: ViewInputs) -> str:

@@ -49,6 +49,7 @@ for _name in (
     "geography",
     "shortcuts",
     "pug",
+    "representation",
 ):
     register_axis(_name, f"robustscope.suites.{_name}:AXIS")
 

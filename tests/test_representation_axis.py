@@ -1,0 +1,75 @@
+"""The representation axis on a toy model: its kNN and probe rows equal the metric functions on the same features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from robustscope.data.base import Dataset
+from robustscope.engine import PredictionStore, Runner
+from robustscope.engine.evaluation import Evaluation
+from robustscope.engine.features import extract_features
+from robustscope.errors import SpecError
+from robustscope.metrics.linear_probe import linear_probe
+from robustscope.metrics.representation import knn_correct, knn_scores, rankme
+from robustscope.models import Model, Preprocessing
+from robustscope.suites.representation import Params, representation_axis
+
+
+def _dataset(root: Path, name: str, n: int, seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    rows = []
+    folder = root / name
+    folder.mkdir()
+    for i in range(n):
+        label = i % 2
+        colour = tuple(int(v) for v in rng.integers(0, 120, 3) + 120 * label)
+        Image.new("RGB", (4, 4), colour).save(folder / f"{i}.png")
+        rows.append({"sample_id": f"{name}{i}", "path": f"{i}.png", "label": label, "light": ["dim", "bright"][i % 3 % 2]})
+    return Dataset(name, folder, ["dark", "light"], pd.DataFrame(rows))
+
+
+@pytest.fixture()
+def toy(tmp_path: Path) -> tuple[Evaluation, Dataset, Dataset]:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(48, 6), nn.ReLU(), nn.Linear(6, 2))
+    model = Model.from_module(net, Preprocessing(4, 1.0), ["dark", "light"], head="3")
+    ev = Evaluation(model, Runner(PredictionStore(tmp_path / "store"), progress=False), n_resamples=50)
+    return ev, _dataset(tmp_path, "train", 40, 0), _dataset(tmp_path, "test", 24, 1)
+
+
+def test_rows_equal_the_metric_functions(toy: tuple[Evaluation, Dataset, Dataset]) -> None:
+    ev, train, test = toy
+    rows = pd.concat(representation_axis(ev, {"train": train, "test": test}, None, Params(k=5, slice_by="none")))
+    whole = rows[rows.slice_factor == ""].set_index("metric")
+    bank = extract_features(ev.model, train, store=ev.runner.store, progress=False)
+    feats = extract_features(ev.model, test, store=ev.runner.store, progress=False)
+    scores = knn_scores(bank.features, bank.labels, feats.features, 2, k=5)
+    assert whole.loc["knn_top1", "value"] == pytest.approx(knn_correct(scores, feats.labels, 1).mean())
+    assert whole.loc["knn_top5", "value"] == pytest.approx(1.0)  # two classes: always in the top 5
+    probe = linear_probe(bank.features, bank.labels, feats.features)
+    assert whole.loc["probe_top1", "value"] == pytest.approx((probe.predictions == feats.labels).mean())
+    assert json.loads(whole.loc["probe_top1", "protocol"])["c"] == probe.c
+    assert whole.loc["rankme", "value"] == pytest.approx(rankme(feats.features))
+    assert whole.loc["knn_top1", "ci_low"] <= whole.loc["knn_top1", "value"] <= whole.loc["knn_top1", "ci_high"]
+    assert set(rows["dataset"]) == {"test"}  # the bank is not evaluated
+
+
+def test_slices_and_errors(toy: tuple[Evaluation, Dataset, Dataset]) -> None:
+    ev, train, test = toy
+    rows = pd.concat(representation_axis(ev, {"train": train, "test": test}, None, Params(k=3, slice_by=("light",),
+                                                                                          probe=False, rankme=False)))
+    assert set(rows.metric) == {"knn_top1", "knn_top5"}
+    assert set(rows.loc[rows.slice_factor == "light", "slice_value"]) == {"dim", "bright"}
+    with pytest.raises(SpecError, match="role 'train'"):
+        representation_axis(ev, {"test": test}, None, Params())
+    other = Dataset("other", test.root, ["a", "b"], test.manifest)
+    with pytest.raises(SpecError, match="same classes"):
+        representation_axis(ev, {"train": train, "other": other}, None, Params())
