@@ -24,6 +24,7 @@ import pandas as pd
 from PIL import Image
 
 from robustscope.formats.pug import PUG_IMAGENET_COLUMNS
+from robustscope.synth.factors import GROUP_FACTORS
 from robustscope.synth.scene import DEFAULT_VARIANT, RENDERER_VERSION, VARIANT_ENV, SceneRenderer
 from robustscope.synth.spec import WorldSpec, load_spec
 
@@ -80,7 +81,8 @@ def mask_name(index: int) -> str:
 
 
 def label_rows(spec: WorldSpec, records: list[dict[str, Any]]) -> pd.DataFrame:
-    """labels.csv of a resolved spec's sample records (PUG:ImageNet columns plus factor columns)."""
+    """labels.csv of a resolved spec's sample records (PUG:ImageNet columns plus factor columns, then the group
+    factors the world declares)."""
     split = spec.split or "all"
     rows = []
     for r in records:
@@ -114,7 +116,13 @@ def label_rows(spec: WorldSpec, records: list[dict[str, Any]]) -> pd.DataFrame:
                 "background": r["background"],
             }
         )
-    return pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(LABEL_COLUMNS))
+    # Group factors (region, income, country, house) only where the world declares them: other worlds' labels.csv
+    # keep their columns.
+    for name in GROUP_FACTORS:
+        if records and name in records[0]:
+            frame[name] = [r[name] for r in records]
+    return frame
 
 
 # -- worker processes ------------------------------------------------------------------------------
@@ -198,8 +206,12 @@ def render_world(
     progress: bool = True,
     variant: str | None = None,
     resume: bool = False,
+    records: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Render one split of a world (or the spec itself if it has no splits) into ``out_dir``.
+
+    ``records`` renders these sample records instead of the split's own (``spec.samples()``; each needs an
+    ``index`` and every factor), e.g. the same instances under other poses (:mod:`robustscope.synth.pairs`).
 
     Writes ``images/*.png``, ``masks/*.png``, then ``world.json`` and, last, ``labels.csv`` (both
     atomically), so a folder with ``labels.csv`` is a complete render. ``resume=True`` keeps images
@@ -218,7 +230,7 @@ def render_world(
     (out / "masks").mkdir(parents=True, exist_ok=True)
     for stale in ("labels.csv", "world.json", "classes.txt"):
         (out / stale).unlink(missing_ok=True)
-    records = resolved.samples()
+    records = resolved.samples() if records is None else records
     todo = [
         r
         for r in records

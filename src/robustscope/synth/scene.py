@@ -211,7 +211,9 @@ class SceneRenderer:
                 },
             }
         )
-        image = np.array(mi.render(scene, seed=image_seed(self.spec.seed, record["index"])))
+        # A record may name the sample whose sampler seed it shares (the same instance under another pose).
+        seed_index = record.get("seed_index", record["index"])
+        image = np.array(mi.render(scene, seed=image_seed(self.spec.seed, seed_index)))
         rgb = np.round(linear_to_srgb(image[..., :3]) * 255).astype(np.uint8)
         mask = np.round(np.clip(image[..., 3], 0, 1) * 255).astype(np.uint8)
         return rgb, mask
