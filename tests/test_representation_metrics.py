@@ -112,3 +112,18 @@ def test_linear_probe_equals_direct_scikit_learn_calls() -> None:
     assert result.c == best and result.held_out_accuracy == pytest.approx(held)
     assert result.predictions.tolist() == direct.predict(scaler.transform(test)).tolist()
     assert linear_probe(x, y, test, seed=5).predictions.tolist() == result.predictions.tolist()  # deterministic
+
+
+def test_pooled_paired_difference_with_one_seed_is_the_paired_test() -> None:
+    from robustscope.metrics.bootstrap import paired_bootstrap_test, pooled_paired_difference
+
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, 2, 60).astype(float), rng.integers(0, 2, 60).astype(float)
+    pooled = pooled_paired_difference([a], [b], n_resamples=500, seed=7)
+    single = paired_bootstrap_test(a, b, n_resamples=500, seed=7)
+    assert pooled.difference == pytest.approx(single.difference)
+    assert pooled.ci == pytest.approx(single.ci)
+    two = pooled_paired_difference([a, b], [b, a], n_resamples=500)  # opposite effects cancel
+    assert two.difference == pytest.approx(0.0) and two.ci[0] < 0 < two.ci[1]
+    with pytest.raises(ValueError, match="equal 1-D shapes"):
+        pooled_paired_difference([a], [b[:5]])

@@ -9,7 +9,7 @@ metrics bootstrapped with the same seed on the same rows use the same resamples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -254,3 +254,41 @@ def paired_test_result(observed: float, distribution: np.ndarray, confidence: fl
     tolerance = 1e-12 * max(1.0, abs(observed))
     extreme = int(np.count_nonzero(np.abs(finite - observed) >= abs(observed) - tolerance))
     return PairedBootstrapTest(observed, ci, (1.0 + extreme) / (1.0 + finite.size))
+
+
+def pooled_paired_difference(
+    a_values: Sequence[np.ndarray],
+    b_values: Sequence[np.ndarray],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> PairedBootstrapTest:
+    """Mean over seeds of ``mean(a) − mean(b)``, with a paired bootstrap CI that resamples samples within each seed.
+
+    ``a_values[s]`` and ``b_values[s]`` are two models' per-sample values (e.g. correctness) on seed ``s``'s
+    evaluation set (sets may differ in size between seeds). Each resample draws, for every seed, sample indices
+    with replacement (the same for both models: paired) and averages the seeds' differences; the CI and
+    p-value come from :func:`paired_test_result`. With one seed this is :func:`paired_bootstrap_test` of the
+    means. Seeds are fixed, not resampled: the CI covers the variation of the evaluation samples given these
+    training runs (with 3 seeds, a bootstrap over seeds would be meaningless).
+
+    Example:
+        >>> a = [np.array([1.0, 1.0, 0.0, 1.0]), np.array([1.0, 0.0])]
+        >>> b = [np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.0, 0.0])]
+        >>> result = pooled_paired_difference(a, b, n_resamples=2000)
+        >>> round(result.difference, 3), result.ci[0] >= 0
+        (0.375, True)
+    """
+    if len(a_values) != len(b_values) or not a_values:
+        raise ValueError(f"need the same number (> 0) of seeds for both models, got {len(a_values)}, {len(b_values)}")
+    diffs = []
+    for s, (a, b) in enumerate(zip(a_values, b_values, strict=True)):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if a.shape != b.shape or a.ndim != 1:
+            raise ValueError(f"seed {s}: paired values need equal 1-D shapes, got {a.shape} and {b.shape}")
+        diffs.append(a - b)
+    observed = float(np.mean([d.mean() for d in diffs]))
+    distribution = np.mean(
+        [bootstrap_distribution(lambda x: x.mean(axis=1), d, n_resamples=n_resamples, seed=seed + s, vectorized=True)
+         for s, d in enumerate(diffs)], axis=0)  # fmt: skip
+    return paired_test_result(observed, distribution, confidence)
