@@ -82,7 +82,7 @@ def pose_pairs_of(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     Example:
         >>> frame = pd.DataFrame({"instance": [0, 0, 1, 1], "pose_offset": [0.0, 90.0, 0.0, 90.0]})
         >>> first, second, t = pose_pairs_of(frame)
-        >>> first.tolist(), second.tolist(), np.round(t, 4).tolist()
+        >>> first.tolist(), second.tolist(), [round(float(v), 4) for v in t]
         ([0, 1, 2, 3], [1, 0, 3, 2], [1.5708, -1.5708, 1.5708, -1.5708])
     """
     first, second, t = [], [], []
