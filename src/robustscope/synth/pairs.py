@@ -5,26 +5,19 @@ factor but the pose). :func:`pose_records` copies each instance once per pose of
 to one rotation factor (``yaw`` by default), so that images ``(instance, 0)`` and ``(instance, t)`` differ by a
 rotation of exactly ``t`` degrees about that axis and by nothing else — the pairs the Lie-operator loss needs
 (:mod:`robustscope.represent.lie`), and the held-out poses it is evaluated on. :func:`render_pose_pairs` renders
-them into a content-addressed folder of the render cache (key: the resolved split's fingerprint, the factor, the
-offsets, the renderer version), in the world's layout (``labels.csv`` with ``instance`` and ``pose_offset``
-columns, written last with ``pairs.json``).
+them into a content-addressed folder of the render cache (:func:`~robustscope.synth.records.render_records`), in
+the world's layout (``labels.csv`` with ``instance`` and ``pose_offset`` columns).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from robustscope.errors import SpecError
-from robustscope.synth.render import render_world
-from robustscope.synth.scene import RENDERER_VERSION
+from robustscope.synth.records import render_records
 from robustscope.synth.spec import WorldSpec, load_spec
 
 __all__ = ["PAIRS_VERSION", "ROTATION_FACTORS", "pose_records", "render_pose_pairs"]
@@ -82,25 +75,14 @@ def render_pose_pairs(
     Example:
         >>> import tempfile
         >>> folder = render_pose_pairs("tiny", "test-id", [0, 45], tempfile.mkdtemp(), workers=1, progress=False)
+        >>> import pandas as pd
         >>> labels = pd.read_csv(folder / "labels.csv")
         >>> len(labels), sorted(set(labels.pose_offset))
         (16, [0.0, 45.0])
     """
     base = load_spec(world) if isinstance(world, (str, Path)) else world
     resolved = base.resolve(split) if (split is not None or base.splits) else base
-    identity = {"fingerprint": resolved.fingerprint(RENDERER_VERSION), "factor": factor,
-                "offsets": [float(o) for o in offsets], "version": PAIRS_VERSION}  # fmt: skip
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-    folder = Path(cache_root) / f"{resolved.name}-{resolved.split or 'all'}-pairs-{key}"
-    if (folder / "pairs.json").is_file():
-        return folder
     records = pose_records(resolved, offsets, factor)
-    render_world(resolved, folder, workers=workers, progress=progress, resume=True, records=records)
-    labels = pd.read_csv(folder / "labels.csv")
-    labels["instance"] = [r["instance"] for r in records]
-    labels["pose_offset"] = [r["pose_offset"] for r in records]
-    tmp = folder / f"labels.csv.tmp{os.getpid()}"
-    labels.to_csv(tmp, index=False)
-    os.replace(tmp, folder / "labels.csv")
-    (folder / "pairs.json").write_text(json.dumps(identity, indent=2, sort_keys=True))
-    return folder
+    tag = f"pairs{PAIRS_VERSION}-{factor}"
+    return render_records(resolved, records, cache_root, tag, columns=("instance", "pose_offset"), workers=workers,
+                          progress=progress)  # fmt: skip
