@@ -73,3 +73,20 @@ def test_slices_and_errors(toy: tuple[Evaluation, Dataset, Dataset]) -> None:
     other = Dataset("other", test.root, ["a", "b"], test.manifest)
     with pytest.raises(SpecError, match="same classes"):
         representation_axis(ev, {"train": train, "other": other}, None, Params())
+
+
+def test_alignment_rows_on_a_dataset_with_instances(toy: tuple[Evaluation, Dataset, Dataset]) -> None:
+    from robustscope.metrics.representation import alignment, uniformity
+    from robustscope.suites.representation import positive_pairs
+
+    ev, train, test = toy
+    test.manifest["instance"] = [str(i // 3) for i in range(len(test.manifest))]  # 8 instances × 3 images
+    rows = pd.concat(representation_axis(ev, {"train": train, "test": test}, None, Params(k=3, slice_by="none",
+                                                                                          probe=False)))
+    whole = rows[rows.slice_factor == ""].set_index("metric")
+    feats = extract_features(ev.model, test, store=ev.runner.store, progress=False)
+    first, second, _ = positive_pairs(feats.factors["instance"].to_numpy())
+    assert len(first) == 8 * 3  # three pairs per instance
+    assert whole.loc["alignment", "value"] == pytest.approx(alignment(feats.features[first], feats.features[second]))
+    assert whole.loc["uniformity", "value"] == pytest.approx(uniformity(feats.features))
+    assert whole.loc["alignment", "ci_low"] <= whole.loc["alignment", "value"] <= whole.loc["alignment", "ci_high"]

@@ -56,6 +56,13 @@ register_scheme(
     argument="world",
 )
 register_scheme(
+    "synth-pairs",
+    "robustscope.data.synthetic:load_synth_pairs",
+    summary="a world split's instances under several yaw offsets (pose pairs with a known rotation), cached",
+    example="synth-pairs:demo:pose-instances-test:0,30",
+    argument="world",
+)
+register_scheme(
     "synth-urbancars",
     "robustscope.data.benchmarks.urbancars:load_synth_urbancars",
     summary="a world's UrbanCars (object, background, co-occurring object; train correlated 0.95), cached",

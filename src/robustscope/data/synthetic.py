@@ -99,3 +99,46 @@ def load_synth_bench(
     data.name = name
     data.metadata["benchmark"] = f"synthetic {benchmark}"
     return data
+
+
+def load_synth_pairs(
+    spec: str, root: str | Path | None = None, workers: int | None = None, progress: bool = True
+) -> Dataset:
+    """``synth-pairs:WORLD:SPLIT:OFFSETS`` — a split's instances under each yaw offset (degrees, ``0,30,90``).
+
+    The same object instances rendered once per offset (:func:`robustscope.synth.pairs.render_pose_pairs`; every
+    pose of an instance shares its sampler seed, so images differ by the rotation alone). Factors include
+    ``instance`` and ``pose_offset``: images with one ``instance`` are positive pairs (the representation axis's
+    alignment).
+
+    Example:
+        >>> ds = load_synth_pairs("tiny:test-id:0,90", progress=False)  # doctest: +SKIP
+        >>> sorted(set(ds.manifest.pose_offset))  # doctest: +SKIP
+        [0.0, 90.0]
+    """
+    from robustscope.synth import load_spec
+    from robustscope.synth.pairs import render_pose_pairs
+
+    world_name, split, offsets = _pairs_parts(spec)
+    world = load_spec(world_name)
+    cache_root = Path(root) if root is not None else workspace().renders
+    folder = render_pose_pairs(world, split, offsets, cache_root, workers=workers, progress=progress)
+    return load_manifest(folder / "labels.csv", classes=list(world.classes), name=f"synth-pairs:{spec}")
+
+
+def _pairs_parts(spec: str) -> tuple[str, str, list[float]]:
+    """``WORLD:SPLIT:OFFSETS`` → (world, split, offsets).
+
+    Example:
+        >>> _pairs_parts("demo:pose-instances-test:0,30")
+        ('demo', 'pose-instances-test', [0.0, 30.0])
+    """
+    head, _, offsets = spec.rpartition(":")
+    world, _, split = head.rpartition(":")
+    try:
+        values = [float(v) for v in offsets.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not world or not split or not values:
+        raise SpecError(f"synth-pairs:{spec}: expected WORLD:SPLIT:OFFSETS, e.g. synth-pairs:demo:test-id:0,30,90")
+    return world, split, values

@@ -6,6 +6,9 @@
   logistic regression fitted on the ``train`` features; the chosen C is in the row's protocol.
 - **RankMe** (Garrido et al., ICML 2023): ``rankme`` of each set's embedding matrix (no CI: resampling rows with
   replacement duplicates rows, which lowers the rank by construction).
+- **Alignment and uniformity** (Wang & Isola, ICML 2020) on a dataset with an ``instance`` factor (e.g.
+  ``synth-pairs:WORLD:SPLIT:0,30``: the same instance under two poses): ``alignment`` over every pair of images of
+  one instance, ``uniformity`` over all images; CIs resample instances.
 
 kNN and probe accuracies are per-sample, so they get the same percentile-bootstrap CIs and the same slices by the
 world's factors as every other accuracy (``slice_by``, binned as :func:`robustscope.evaluate` bins). Features
@@ -26,7 +29,7 @@ import pandas as pd
 
 from robustscope.errors import SpecError
 from robustscope.metrics.linear_probe import PROBE_GRID, linear_probe
-from robustscope.metrics.representation import KNN_K, KNN_TEMPERATURE, knn_scores, rankme
+from robustscope.metrics.representation import KNN_K, KNN_TEMPERATURE, alignment, knn_scores, rankme, uniformity
 from robustscope.suites.axis import Axis, Headline
 
 if TYPE_CHECKING:
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["AXIS", "Params", "representation_axis"]
 
 PAPER = "Caron et al., Emerging Properties in Self-Supervised Vision Transformers, ICCV 2021 (kNN protocol)"
+ALIGN_PAPER = "Wang & Isola, Understanding Contrastive Representation Learning through Alignment and Uniformity on the Hypersphere, ICML 2020"  # noqa: E501
 RANKME_PAPER = "Garrido et al., RankMe: Assessing the Downstream Performance of Pretrained Self-Supervised Representations by Their Rank, ICML 2023"  # noqa: E501
 
 
@@ -126,6 +130,57 @@ def _probe_table(ev: Evaluation, bank: FeatureSet, evaluated: FeatureSet, params
     return _renamed(ev.metric_table(probed, ["top1"], _slice_by(params), binned=True), "probe_", protocol)
 
 
+def positive_pairs(instances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices ``(first, second)`` of every unordered pair of rows with the same instance, and each pair's
+    instance (for resampling instances).
+
+    Example:
+        >>> first, second, owner = positive_pairs(np.array(["a", "b", "a", "a"]))
+        >>> first.tolist(), second.tolist(), owner.tolist()
+        ([0, 0, 2], [2, 3, 3], ['a', 'a', 'a'])
+    """
+    first, second, owner = [], [], []
+    for instance in pd.unique(instances):
+        rows = np.flatnonzero(instances == instance)
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                first.append(rows[i])
+                second.append(rows[j])
+                owner.append(instance)
+    return np.array(first, dtype=int), np.array(second, dtype=int), np.array(owner)
+
+
+def _pair_table(ev: Evaluation, evaluated: FeatureSet) -> pd.DataFrame:
+    """``alignment`` (positive pairs: the rows of one instance) and ``uniformity`` rows, CIs over instances."""
+    instances = evaluated.factors["instance"].astype(str).to_numpy()
+    first, second, owner = positive_pairs(instances)
+    if len(first) == 0:
+        raise SpecError(f"axis representation: {evaluated.key}: no instance has two images, so no positive pairs")
+    feats = evaluated.features
+    names = pd.unique(instances)
+    code = {name: i for i, name in enumerate(names)}
+    pair_owner = np.array([code[o] for o in owner])
+    row_owner = np.array([code[o] for o in instances])
+
+    def align(picked: np.ndarray) -> float:  # picked: instance ids, resampled with replacement
+        pairs = np.concatenate([np.flatnonzero(pair_owner == i) for i in picked])
+        return alignment(feats[first[pairs]], feats[second[pairs]])
+
+    def uniform(picked: np.ndarray) -> float:
+        rows = np.concatenate([np.flatnonzero(row_owner == i) for i in picked])
+        return uniformity(feats[rows])
+
+    ids = np.arange(len(names))
+    protocol = {"paper": ALIGN_PAPER, "positive_pairs": "images of one instance (factor 'instance')",
+                "resampling": "instances with replacement"}  # fmt: skip
+    return pd.DataFrame([
+        ev.custom_row("alignment", align(ids), len(first), {**protocol, "name": "alignment", "alpha": 2},
+                      ev.bootstrap(align, ids)),
+        ev.custom_row("uniformity", uniform(ids), len(feats), {**protocol, "name": "uniformity", "t": 2},
+                      ev.bootstrap(uniform, ids)),
+    ])  # fmt: skip
+
+
 def representation_axis(
     ev: Evaluation, datasets: dict[str, Dataset], spec: AxisSpec, params: Params
 ) -> list[pd.DataFrame]:
@@ -147,6 +202,8 @@ def representation_axis(
                             f"set {classes}; kNN and probe need the same classes")  # fmt: skip
         evaluated = _features(ev, dataset)
         tables = [_knn_table(ev, train, evaluated, params)]
+        if "instance" in evaluated.factors.columns:
+            tables.append(_pair_table(ev, evaluated))
         if params.probe:
             tables.append(_probe_table(ev, train, evaluated, params))
         if params.rankme:
