@@ -127,3 +127,17 @@ def test_pooled_paired_difference_with_one_seed_is_the_paired_test() -> None:
     assert two.difference == pytest.approx(0.0) and two.ci[0] < 0 < two.ci[1]
     with pytest.raises(ValueError, match="equal 1-D shapes"):
         pooled_paired_difference([a], [b[:5]])
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_probe_folded_layer_reproduces_its_probabilities(classes: int) -> None:
+    from robustscope.metrics.linear_probe import linear_probe
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, classes, 120)
+    x = rng.normal(size=(120, 5)) * [1, 2, 3, 4, 5] + 7 + y[:, None]
+    test = rng.normal(size=(20, 5)) * 3 + 8
+    result = linear_probe(x, y, test)
+    logits = test @ result.weight.T + result.bias
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probs / probs.sum(1, keepdims=True), result.probabilities, atol=1e-8)

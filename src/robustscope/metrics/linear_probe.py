@@ -36,6 +36,9 @@ class ProbeResult:
         c: the chosen inverse regularisation strength.
         held_out_accuracy: C → accuracy on the held-out part of train.
         classes: the label values the probe knows (sorted).
+        weight, bias: the probe as one linear layer on the *raw* features (the scaler folded in): ``[K, D]`` and
+            ``[K]``, one row per value of ``classes`` (a binary probe's single row ``w`` becomes ``[−w/2, w/2]``,
+            whose softmax is the logistic regression's sigmoid).
     """
 
     predictions: np.ndarray
@@ -43,6 +46,8 @@ class ProbeResult:
     c: float
     held_out_accuracy: dict[float, float] = field(default_factory=dict)
     classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _fit(c: float, x: np.ndarray, y: np.ndarray, seed: int) -> Any:  # a fitted scikit-learn LogisticRegression
@@ -69,6 +74,8 @@ def linear_probe(
         >>> result = linear_probe(x, y, np.array([[0.0] * 4, [3.0] * 4]))
         >>> result.predictions.tolist(), result.c in PROBE_GRID
         ([0, 1], True)
+        >>> ((np.array([[0.0] * 4, [3.0] * 4]) @ result.weight.T + result.bias).argmax(1)).tolist()  # folded layer
+        [0, 1]
     """
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
@@ -83,4 +90,9 @@ def linear_probe(
     scores = {c: float((_fit(c, fit_x, fit_y, seed).predict(val_x) == val_y).mean()) for c in sorted(grid)}
     best = max(scores, key=lambda c: (scores[c], -c))
     probe = _fit(best, x_train, train_labels, seed)
-    return ProbeResult(probe.predict(x_test), probe.predict_proba(x_test), best, scores, probe.classes_)
+    coef, intercept = probe.coef_, probe.intercept_
+    if coef.shape[0] == 1:  # binary: one logit; as two logits with the same softmax
+        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    weight = coef / scaler.scale_
+    bias = intercept - weight @ scaler.mean_
+    return ProbeResult(probe.predict(x_test), probe.predict_proba(x_test), best, scores, probe.classes_, weight, bias)
