@@ -49,3 +49,22 @@ def test_training_is_deterministic_and_lie_needs_pairs() -> None:
     pairs = PosePairs(images[:8], images[8:16], torch.linspace(0, 0.5, 8))
     with_lie = train_ssl(images, ["a", "b"], pairs=pairs, lie_weight=0.5, **kwargs)
     assert with_lie.operator is not None and with_lie.history[0]["lie_loss"] > 0
+
+
+def test_cli_trains_a_self_supervised_model_that_loads(tmp_path) -> None:
+    from PIL import Image
+
+    from robustscope.cli import main
+    from robustscope.models import load_model
+
+    for cls, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(8):
+            shade = tuple(min(255, c + 3 * i) for c in colour)
+            Image.new("RGB", (16, 16), shade).save(tmp_path / "data" / cls / f"{i}.png")
+    out = tmp_path / "ssl"
+    code = main(["--workspace", str(tmp_path / "ws"), "-q", "train", "--ssl", "--data", f"folder:{tmp_path / 'data'}",
+                 "--out", str(out), "--epochs", "1", "--image-size", "16"])
+    model = load_model(f"file:{out}")
+    assert code == 0 and sorted(model.labels) == ["blue", "red"]
+    assert "linear probe" in (out / "config.json").read_text()

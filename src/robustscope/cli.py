@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from robustscope.cli_args import OneLineParser, non_negative_int, positive_float, positive_int, probability
 from robustscope.cli_commands import (
     cmd_compare,
+    cmd_compare_mitigation,
     cmd_demo,
     cmd_imagenet_x,
     cmd_list,
@@ -20,6 +21,7 @@ from robustscope.cli_commands import (
     cmd_train,
     cmd_validate_axes,
 )
+from robustscope.cli_mitigate import add_mitigate_commands
 from robustscope.errors import RobustscopeError
 from robustscope.studies import STUDIES
 
@@ -30,6 +32,7 @@ EPILOG = """examples:
   robustscope synth render demo --split test-pose --out renders/pose
   robustscope train --data synth:demo:train-diverse --out models/diverse --epochs 12
   robustscope train --recipe texture-shortcut        # a known-answer model with a planted failure
+  robustscope train --ssl --data synth:demo:train-diverse --out models/simclr   # self-supervised backbone
   robustscope validate-axes --seeds 0 1 2            # does each axis flag its planted failure?
   robustscope report --out report.html
   robustscope results --format csv --out results.csv
@@ -111,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=positive_float, default=3e-3)
     train.add_argument("--image-size", type=positive_int, default=64)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--ssl", action="store_true",
+                       help="self-supervised: SimCLR on --data's images (no labels), then a linear-probe head "
+                            "(default 30 epochs; robustscope.represent)")
     train.set_defaults(func=cmd_train)
 
     validate = sub("validate-axes", "train the known-answer recipes and check that each axis flags its planted "
@@ -155,6 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
     comparing.add_argument("--format", choices=["text", "json"], default="text")
     comparing.set_defaults(func=cmd_compare)
 
+    # A command of its own, not `compare --suite`: compare tests one metric on one dataset (a verdict), this one
+    # tabulates every axis of a suite for several mitigated models and draws the Whac-A-Mole matrix.
+    mitigation = sub("compare-mitigation", "mitigated models against their base on every axis of a suite: before, "
+                     "after, change with a paired CI, and the Whac-A-Mole matrix",
+                     "robustscope compare-mitigation --base file:erm --mitigated file:erm-dfr file:erm-lle "
+                     "--suite shortcuts-offline --world tiny")
+    mitigation.add_argument("--base", required=True, help="the model before mitigation (model spec)")
+    mitigation.add_argument("--mitigated", required=True, nargs="+", help="mitigated models (file:FOLDER …)")
+    mitigation.add_argument("--suite", default="shortcuts-offline", help="suite name or YAML (default: "
+                            "shortcuts-offline)")
+    mitigation.add_argument("--world", default="demo", help="the synthetic world of {world} datasets")
+    mitigation.add_argument("--data-root", help="folder of the real benchmarks a suite names")
+    mitigation.add_argument("--n-resamples", type=positive_int, default=1000, help="paired bootstrap resamples")
+    mitigation.add_argument("--seed", type=int, default=0)
+    mitigation.add_argument("--batch-size", type=positive_int, default=64)
+    mitigation.add_argument("--device", default="cpu")
+    mitigation.add_argument("--all", action="store_true", help="text format: every row, not only the headlines")
+    mitigation.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    mitigation.set_defaults(func=cmd_compare_mitigation)
+
     imagenet_x = sub("imagenet-x", "ImageNet-X accuracy, error ratio and ECE per factor (Idrissi et al., ICLR 2023)",
                      "robustscope imagenet-x predictions.csv --format csv")
     imagenet_x.add_argument("predictions", help="CSV with file_name, predicted_class, predicted_probability, "
@@ -179,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
         study_parser = sub(record.name, record.summary, record.example, parent=studies)
         record.add_arguments(study_parser)
         study_parser.set_defaults(func=record.run)
+
+    add_mitigate_commands(sub("mitigate", "refit a model's last layer (DFR, LLE, last-layer ERM, GroupDRO, JTT) and "
+                              "save it as a new model", "robustscope mitigate dfr --model file:m --train-data D "
+                              "--val-data V --group-by FACTOR --out m-dfr"), sub)
 
     listing = sub("list", "list what can be named", "robustscope list models")
     listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "corruptions", "worlds", "suites"])

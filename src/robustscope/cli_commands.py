@@ -17,6 +17,7 @@ from robustscope.errors import MissingDataError, OptionError
 
 __all__ = [
     "cmd_compare",
+    "cmd_compare_mitigation",
     "cmd_demo",
     "cmd_imagenet_x",
     "cmd_list",
@@ -165,6 +166,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.data or not args.out:
         raise OptionError("train needs --data and --out, or --recipe NAME (robustscope train --recipe clean)")
     data = load_dataset(args.data, root=args.data_root)
+    if getattr(args, "ssl", False):
+        from robustscope.represent.ssl_model import train_ssl_model
+
+        out = train_ssl_model(data, Path(args.out), epochs=args.epochs or 30, seed=args.seed,
+                              image_size=args.image_size, progress=not args.quiet)  # fmt: skip
+        _console().print(f"SimCLR backbone + linear-probe head → {out}  (load with --model file:{out})")
+        return 0
     out = train_classifier(data, Path(args.out), epochs=args.epochs or 12, batch_size=args.batch_size, lr=args.lr,
                            seed=args.seed, image_size=args.image_size, progress=not args.quiet)
     _console().print(f"saved → {out}  (load with --model file:{out})")
@@ -330,4 +338,52 @@ def cmd_list(args: argparse.Namespace) -> int:
     entries = getattr(importlib.import_module(module), attribute).entries()
     rows = [{"name": e.key, "what": e.summary, "example": e.example} for e in entries]
     _print_table(pd.DataFrame(rows), title=args.what)
+    return 0
+
+
+def cmd_compare_mitigation(args: argparse.Namespace) -> int:
+    """Mitigated models against their base on every axis of a suite (paired CIs), and the Whac-A-Mole matrix."""
+    import pandas as pd
+
+    from robustscope.config import workspace
+    from robustscope.models.registry import load_model
+    from robustscope.suites import load_suite
+    from robustscope.suites.before_after import before_after
+    from robustscope.suites.whac_a_mole import whac_a_mole_from_tables
+
+    _check_run_options(args)
+    suite = load_suite(args.suite)  # a misspelt suite fails before any model is loaded
+    ws = workspace(args.workspace)
+    base = load_model(args.base)
+    tables = [
+        before_after(base, spec, suite, world=args.world, data_root=args.data_root, store=ws,
+                     n_resamples=args.n_resamples, seed=args.seed, progress=not args.quiet,
+                     batch_size=args.batch_size, device=args.device)
+        for spec in args.mitigated
+    ]  # fmt: skip
+    matrix = whac_a_mole_from_tables(tables)
+    long = pd.concat(
+        [t.table.assign(base=t.base, mitigated=t.mitigated, method=t.method, suite=t.suite) for t in tables],
+        ignore_index=True,
+    )
+    if args.format == "json":
+        payload = {"before_after": json.loads(long.to_json(orient="records")),
+                   "whac_a_mole": json.loads(matrix.entries.to_json(orient="records"))}  # fmt: skip
+        sys.stdout.write(json.dumps(payload, indent=1) + "\n")
+        return 0
+    if args.format == "csv":  # one table: `table` says which of the two each row belongs to
+        both = pd.concat([long.assign(table="before_after"), matrix.entries.assign(table="whac_a_mole")],
+                         ignore_index=True)  # fmt: skip
+        sys.stdout.write(both.to_csv(index=False))
+        return 0
+    for t in tables:
+        rows = t.table if args.all else t.headlines()
+        shown = rows[["axis", "dataset", "shift", "metric", "before", "after", "difference", "ci_low", "ci_high",
+                      "p_value", "paired"]]  # fmt: skip
+        method = f" ({t.method})" if t.method else ""
+        _print_table(shown, title=f"{t.mitigated}{method} vs {t.base} on {t.suite}: change = after − before, paired CI")
+        for note in t.notes:
+            _console().print(f"[yellow]note[/yellow]: {note}")
+    if not matrix.entries.empty:
+        _print_table(matrix.wide(), title="Whac-A-Mole matrix: each shortcut's gap [CI]; Δ vs the base [paired CI]")
     return 0
