@@ -98,10 +98,10 @@ class DCIResult:
     importance: np.ndarray
 
 
-def _levels(column: np.ndarray, max_levels: int) -> np.ndarray:
+def _levels(column: np.ndarray, max_levels: int, bins: int) -> np.ndarray:
     values = np.unique(column)
     if len(values) > max_levels:
-        return digitise(column[:, None], MIG_BINS)[:, 0]
+        return digitise(column[:, None], bins)[:, 0]
     return np.searchsorted(values, column)
 
 
@@ -113,8 +113,11 @@ def _entropy_base(p: np.ndarray, base: int) -> np.ndarray:
 
 
 def dci(latents: np.ndarray, factors: np.ndarray, *, num_train: int = 10_000, num_test: int = 5_000, seed: int = 0,
-        max_levels: int = 64) -> DCIResult:  # fmt: skip
+        max_levels: int = 64, bins: int = MIG_BINS) -> DCIResult:  # fmt: skip
     """DCI of ``latents [N, D]`` for ``factors [N, K]``, with ``num_train`` / ``num_test`` samples drawn (seeded).
+
+    A factor with more than ``max_levels`` values is digitised into ``bins`` bins (fewer bins: fewer classes for
+    the boosted trees, a coarser but faster score).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -132,7 +135,7 @@ def dci(latents: np.ndarray, factors: np.ndarray, *, num_train: int = 10_000, nu
     order = rng.permutation(len(latents))
     train, test = order[:num_train], order[num_train : num_train + num_test]
     z = minmax_scale(latents)
-    codes = np.column_stack([_levels(factors[:, k], max_levels) for k in range(factors.shape[1])])
+    codes = np.column_stack([_levels(factors[:, k], max_levels, bins) for k in range(factors.shape[1])])
     importance = np.zeros((z.shape[1], codes.shape[1]))
     train_scores, test_scores = [], []
     for k in range(codes.shape[1]):
