@@ -175,6 +175,7 @@ CASES: dict[str, Callable[[str, Workspace, Path], dict[str, Any]]] = {
     "imagenet_x": _imagenet_x_case,
     "geography": _geography_case,
     "representation": _representation_case,
+    "disentanglement": _tiny_case("disentanglement-offline", dci_train=40, dci_test=20, bins=3),
 }
 
 

@@ -32,7 +32,8 @@ def _dataset(root: Path, name: str, n: int, seed: int) -> Dataset:
         label = i % 2
         colour = tuple(int(v) for v in rng.integers(0, 120, 3) + 120 * label)
         Image.new("RGB", (4, 4), colour).save(folder / f"{i}.png")
-        rows.append({"sample_id": f"{name}{i}", "path": f"{i}.png", "label": label, "light": ["dim", "bright"][i % 3 % 2]})
+        light = ["dim", "bright"][i % 3 % 2]
+        rows.append({"sample_id": f"{name}{i}", "path": f"{i}.png", "label": label, "light": light})
     return Dataset(name, folder, ["dark", "light"], pd.DataFrame(rows))
 
 
@@ -90,3 +91,21 @@ def test_alignment_rows_on_a_dataset_with_instances(toy: tuple[Evaluation, Datas
     assert whole.loc["alignment", "value"] == pytest.approx(alignment(feats.features[first], feats.features[second]))
     assert whole.loc["uniformity", "value"] == pytest.approx(uniformity(feats.features))
     assert whole.loc["alignment", "ci_low"] <= whole.loc["alignment", "value"] <= whole.loc["alignment", "ci_high"]
+
+
+def test_disentanglement_rows_equal_the_metric_functions(toy: tuple[Evaluation, Dataset, Dataset]) -> None:
+    from robustscope.metrics.disentanglement import dci, mig
+    from robustscope.suites.disentanglement import Params as DParams
+    from robustscope.suites.disentanglement import disentanglement_axis
+
+    ev, train, _ = toy
+    rows = pd.concat(disentanglement_axis(ev, {"factors": train}, None,
+                                          DParams(factors=("label", "light"), dci_train=24, dci_test=16, bins=4)))
+    values = rows.set_index("metric")["value"]
+    feats = extract_features(ev.model, train, store=ev.runner.store, progress=False)
+    factors = np.column_stack([feats.labels, pd.Categorical(train.manifest["light"]).codes]).astype(float)
+    assert values["mig"] == pytest.approx(mig(feats.features, factors, 4))
+    expected = dci(feats.features, factors, num_train=24, num_test=16, bins=4)
+    assert values["dci_d"] == pytest.approx(expected.disentanglement)
+    with pytest.raises(SpecError, match="no factor column"):
+        disentanglement_axis(ev, {"factors": train}, None, DParams(factors=("label", "weather")))

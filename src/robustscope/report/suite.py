@@ -54,6 +54,8 @@ AXIS_VIEWS.add("shortcuts", "robustscope.report.views_shortcuts:shortcuts_view",
 AXIS_VIEWS.add("pug", "robustscope.report.views_pug:pug_view", summary="PUG factor curves")
 AXIS_VIEWS.add("representation", "robustscope.report.views_representation:representation_view",
                summary="kNN / probe / RankMe per set")
+AXIS_VIEWS.add("disentanglement", "robustscope.report.views_representation:disentanglement_view",
+               summary="MIG and DCI per set")
 
 
 def default_view(inputs: ViewInputs) -> str:

@@ -1,4 +1,5 @@
-"""Report view of the representation axis: kNN, probe and RankMe per evaluation set, and kNN top-1 per set.
+"""Report views of the representation axis (kNN, probe and RankMe per evaluation set, kNN top-1 per set) and of
+the disentanglement axis (MIG and DCI per set).
 
 The table has one row per (model, dataset) and one column per metric (``knn_top1``, ``knn_top5``, ``probe_top1``,
 ``rankme``) with CIs where the axis computed them; the chart compares models' kNN top-1 across evaluation sets, so
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from robustscope.report.kit import ViewInputs, grouped_bar_chart, ordered_unique, rows_table
 
-__all__ = ["REPRESENTATION_METRICS", "representation_view"]
+__all__ = ["DISENTANGLEMENT_METRICS", "REPRESENTATION_METRICS", "disentanglement_view", "representation_view"]
 
 #: Column order of the table.
 REPRESENTATION_METRICS = ("knn_top1", "knn_top5", "probe_top1", "rankme")
@@ -38,3 +39,24 @@ def representation_view(inputs: ViewInputs) -> str:
     chart = grouped_bar_chart(knn, ordered_unique(knn.dataset), knn.dataset, inputs.figures, inputs.palette,
                               "kNN top-1 of the penultimate features", "evaluation set", "kNN top-1")  # fmt: skip
     return table + chart
+
+
+#: Column order of the disentanglement table.
+DISENTANGLEMENT_METRICS = ("dci_d", "mig", "dci_completeness", "dci_informativeness")
+
+
+def disentanglement_view(inputs: ViewInputs) -> str:
+    """The disentanglement section: MIG and DCI per model and dataset (no CIs: see the axis).
+
+    Example:
+        >>> import pandas as pd
+        >>> from robustscope.report.kit import Figures, Palette
+        >>> rows = pd.DataFrame({"model": ["m"], "dataset": ["d"], "metric": ["mig"], "slice_factor": [""],
+        ...     "value": [0.2], "ci_low": [float("nan")], "ci_high": [float("nan")], "protocol": ["{}"]})
+        >>> "mig" in disentanglement_view(ViewInputs(rows, Figures(), Palette(["m"])))
+        True
+    """
+    if inputs.rows.empty:
+        return '<p class="note">No disentanglement rows.</p>'
+    rows = inputs.rows[inputs.rows.slice_factor == ""]
+    return rows_table(rows, "dataset", "metric", DISENTANGLEMENT_METRICS)

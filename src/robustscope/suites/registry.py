@@ -50,6 +50,7 @@ for _name in (
     "shortcuts",
     "pug",
     "representation",
+    "disentanglement",
 ):
     register_axis(_name, f"robustscope.suites.{_name}:AXIS")
 
