@@ -12,7 +12,7 @@ import pandas as pd
 from robustscope.config import Workspace, workspace
 from robustscope.data.base import Dataset
 from robustscope.engine.result_schema import package_versions
-from robustscope.errors import LabelSpaceError, MissingDataError, OptionError
+from robustscope.errors import OptionError
 from robustscope.models.base import Model
 from robustscope.shifts.base import Shift
 
@@ -211,35 +211,9 @@ class Comparison:
 
 def _aligned(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
     """``b`` with its samples in ``a``'s order and its logit columns in ``a``'s class order (matched by name)."""
-    import numpy as np
+    from robustscope.engine.alignment import align_predictions
 
-    from robustscope.engine import Predictions
-
-    if sorted(map(str, a.sample_ids)) != sorted(map(str, b.sample_ids)):
-        only = sorted(set(map(str, a.sample_ids)) ^ set(map(str, b.sample_ids)))
-        raise MissingDataError(
-            f"the two models' predictions cover different samples (e.g. {only[:3]}); a paired comparison needs "
-            "the same images: rerun both on the same dataset with the same bad-image policy"
-        )
-    if set(a.class_names) != set(b.class_names) or len(set(b.class_names)) != len(b.class_names):
-        raise LabelSpaceError(
-            "a paired comparison needs both models to score the same classes; "
-            f"A has {len(a.class_names)}, B {len(b.class_names)}, {len(set(a.class_names) & set(b.class_names))} shared"
-        )
-    row_of = {str(s): i for i, s in enumerate(b.sample_ids)}
-    rows = np.array([row_of[str(s)] for s in a.sample_ids])
-    column_of = {name: j for j, name in enumerate(b.class_names)}
-    columns = np.array([column_of[name] for name in a.class_names])
-    index_in_a = {name: j for j, name in enumerate(a.class_names)}
-    b_to_a = np.array([index_in_a[name] for name in b.class_names] + [-1])  # b's label -1 stays -1
-    labels_b = b_to_a[b.labels[rows]]
-    if not np.array_equal(labels_b, a.labels):
-        raise LabelSpaceError(
-            "the two models' predictions disagree on the true labels of the same samples: their label lists map the "
-            "dataset's classes differently; check both models' labels"
-        )
-    aligned_b = Predictions(a.sample_ids, b.logits[rows][:, columns], a.labels, a.factors, list(a.class_names))
-    return a, aligned_b
+    return align_predictions(a, b)
 
 
 def compare(

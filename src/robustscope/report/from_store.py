@@ -11,6 +11,7 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,16 @@ from robustscope.metrics.ood import ood_score
 from robustscope.report.html import write_report
 from robustscope.report.kit import HEADLINE_OOD_SCORE, ScoreHistogram, score_histogram
 
-__all__ = ["models_from_store", "ood_histograms_from_store", "reliability_from_store", "report_from_store"]
+if TYPE_CHECKING:
+    from robustscope.suites.before_after import BeforeAfter
+
+__all__ = [
+    "mitigations_from_store",
+    "models_from_store",
+    "ood_histograms_from_store",
+    "reliability_from_store",
+    "report_from_store",
+]
 
 DEFAULT_BINS = 15  # ImageNet-X's choice, and the ``ece`` metric's
 
@@ -208,4 +218,24 @@ def report_from_store(
         suite_reliability=reliability_from_store(workspace, in_suite[axis[suite != ""] == "calibration"]),
         score_histograms=ood_histograms_from_store(workspace, in_suite),
         models=models_from_store(workspace, rows),
+        mitigations=mitigations_from_store(workspace, in_suite),
     )
+
+
+def mitigations_from_store(workspace: Workspace, rows: pd.DataFrame, n_resamples: int = 1000) -> list[BeforeAfter]:
+    """The before/after table of every mitigated model in ``rows`` whose base is there too (the mitigation view).
+
+    Read from stored predictions only (:func:`robustscope.suites.before_after.mitigations_in_store`); a store
+    without a mitigated model and its base gives ``[]``, and the report is then the same as before.
+
+    Example:
+        >>> from robustscope.config import Workspace
+        >>> mitigations_from_store(Workspace(Path("/nonexistent")), pd.DataFrame(columns=["prediction_key"]))
+        []
+    """
+    if rows.empty or "prediction_key" not in rows.columns:
+        return []
+    from robustscope.engine.prediction_store import PredictionStore
+    from robustscope.suites.before_after import mitigations_in_store
+
+    return mitigations_in_store(rows, PredictionStore(workspace.predictions), n_resamples=n_resamples)

@@ -13,16 +13,20 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from robustscope.metrics.classification import ReliabilityCurve
 from robustscope.metrics.slicing import natural_key
-from robustscope.report.kit import Figures, ScoreHistogram, error_bars, esc, finite, fmt, ordered_unique
+from robustscope.report.kit import PAGE_CSS, Figures, ScoreHistogram, error_bars, esc, finite, fmt, ordered_unique
 from robustscope.report.suite import suite_sections
 from robustscope.report.views_calibration import reliability_charts
+from robustscope.report.views_mitigation import mitigation_sections
 from robustscope.report.views_models import models_section
+
+if TYPE_CHECKING:
+    from robustscope.suites.before_after import BeforeAfter
 
 __all__ = ["write_report"]
 
@@ -31,41 +35,6 @@ REQUIRED_COLUMNS = ("metric", "slice_factor", "slice_value", "value", "ci_low", 
 DEFAULTS = {"model": "model", "dataset": "dataset", "shift": "none"}
 # Metrics plotted first in the per-factor charts (the brief's "accuracy per factor value").
 PREFERRED_METRICS = ("top1", "top5")
-
-_CSS = """
-body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       margin: 0; color: #1f2933; background: #f7f8fa; }
-header { background: #1f2933; color: #fff; padding: 18px 32px; }
-header h1 { margin: 0 0 4px 0; font-size: 22px; }
-header .meta { color: #cbd2d9; font-size: 13px; }
-main { padding: 8px 32px 40px 32px; max-width: 1400px; }
-section { background: #fff; border: 1px solid #e4e7eb; border-radius: 6px; padding: 12px 20px 20px 20px;
-          margin-top: 20px; }
-h2 { font-size: 18px; margin: 8px 0 12px 0; }
-h3 { font-size: 15px; margin: 16px 0 6px 0; color: #3e4c59; }
-p.note { color: #616e7c; font-size: 13px; margin: 4px 0 10px 0; }
-.table-wrap { overflow-x: auto; }
-table.results { border-collapse: collapse; font-size: 13px; }
-table.results th, table.results td { border: 1px solid #e4e7eb; padding: 5px 9px; text-align: right;
-                                      white-space: nowrap; }
-table.results th { background: #f0f2f5; text-align: center; }
-table.results th.model, table.results td.model { text-align: left; font-weight: 600; }
-table.results td.best .v { font-weight: 700; color: #0b6e4f; }
-table.results .ci { color: #7b8794; font-size: 11px; }
-table.results td.empty { color: #bcccdc; text-align: center; }
-table.results td.differs { background: #fdf3d8; }
-table.results td.differs .v { font-weight: 600; }
-table.results td.transform { text-align: left; } .assumed { color: #b44d12; font-weight: 600; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
-.chart { min-height: 200px; }
-.chart.wide { max-width: 1100px; }
-nav.toc { font-size: 13px; margin-top: 14px; display: flex; flex-wrap: wrap; gap: 4px 16px; }
-nav.toc a { color: #3b6fb6; text-decoration: none; white-space: nowrap; }
-table.results.stacked td { text-align: center; }
-table.results.stacked .ci { display: block; }
-h2 small, h3 small { color: #7b8794; font-weight: normal; }
-"""
-
 
 def _natural_sorted(values: Iterable[str]) -> list[str]:
     """Slice values are strings; numbers sort by value ("2" before "10"), bins by their lower edge."""
@@ -290,6 +259,7 @@ def write_report(
     suite_reliability: Sequence[tuple[str, str, str, ReliabilityCurve]] = (),
     score_histograms: Sequence[ScoreHistogram] = (),
     models: Sequence[dict[str, Any]] = (),
+    mitigations: Sequence[BeforeAfter] = (),
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -308,7 +278,10 @@ def write_report(
     (both read from stored predictions by :func:`robustscope.report.from_store.report_from_store`).
     ``models`` (``Model.describe()`` dicts, as stored beside predictions) add a section listing each
     model's effective input transform and the preprocessing values that were assumed
-    (:func:`robustscope.report.views_models.models_section`).
+    (:func:`robustscope.report.views_models.models_section`). ``mitigations`` (before/after tables of mitigated
+    models against their bases, :func:`robustscope.suites.before_after.mitigations_in_store`) add the mitigation
+    view after the suites (:func:`robustscope.report.views_mitigation.mitigation_sections`); without them the page
+    is the same as before.
     plotly.js is inlined once, so the file opens offline; the write is atomic (temporary file, then rename).
 
     Example:
@@ -324,6 +297,10 @@ def write_report(
     out_path = Path(out_path)
     figures = Figures()
     suites, toc = suite_sections(df, figures, list(suite_reliability), list(score_histograms))
+    if mitigations:
+        mitigation_html, mitigation_toc = mitigation_sections(mitigations)
+        suites += mitigation_html
+        toc.extend(mitigation_toc)
     plain = df[df.suite == ""]
     plain_sections = ""
     if len(plain) or not toc:
@@ -360,7 +337,7 @@ def write_report(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="robustscope {esc(version)}">
 <title>{esc(title)}</title>
-<style>{_CSS}</style>
+<style>{PAGE_CSS}</style>
 {plotly_js}
 </head>
 <body>

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from robustscope.report.kit import Figures, Palette, error_bars, esc, layout, ordered_unique
+from robustscope.report.kit import PAGE_CSS, Figures, Palette, error_bars, esc, layout, ordered_unique
 
 __all__ = ["curve_chart", "write_study_page"]
 
@@ -73,8 +73,6 @@ def write_study_page(out: str | Path, title: str, sections: Sequence[tuple[str, 
         >>> "<td>1.000</td>" in page.read_text() and "plotly" not in page.read_text().lower()
         True
     """
-    from robustscope.report.html import _CSS
-
     plotly_js = ""
     if figures.count:
         from plotly.offline import get_plotlyjs
@@ -83,7 +81,7 @@ def write_study_page(out: str | Path, title: str, sections: Sequence[tuple[str, 
     body = "".join(f"<section><h2>{esc(heading)}</h2>{content if isinstance(content, str) else _table(content)}"
                    "</section>" for heading, content in sections)  # fmt: skip
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{esc(title)}</title>\n'
-            f"<style>{_CSS}</style>\n{plotly_js}\n</head>\n<body>\n<header><h1>{esc(title)}</h1>"
+            f"<style>{PAGE_CSS}</style>\n{plotly_js}\n</head>\n<body>\n<header><h1>{esc(title)}</h1>"
             f'<div class="meta">{esc(note)}</div></header>\n<main>{body}</main>\n</body>\n</html>\n')  # fmt: skip
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from robustscope.report.kit.charts import SYMBOLS, Figures, Palette, error_bars, grouped_bar_chart, layout
 from robustscope.report.kit.inputs import HEADLINE_OOD_SCORE, ScoreHistogram, ViewInputs, score_histogram
+from robustscope.report.kit.style import PAGE_CSS
 from robustscope.report.kit.tables import Cell, disjoint_cells, row_cell, rows_table, table
 from robustscope.report.kit.text import (
     esc,
@@ -37,6 +38,7 @@ from robustscope.report.kit.text import (
 
 __all__ = [
     "HEADLINE_OOD_SCORE",
+    "PAGE_CSS",
     "SYMBOLS",
     "Cell",
     "Figures",
