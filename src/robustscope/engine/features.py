@@ -5,9 +5,15 @@ times over, and must never run the backbone twice on the same data. :func:`extra
 :func:`~robustscope.models.features.split_model` and stores the features where logits go, in the same checksummed
 Parquet shards (the ``logits`` column holds the ``D`` features, ``meta.json`` says ``"kind":
 "penultimate_features"``). Their key (:func:`feature_key`) is a prediction key (model fingerprint, preprocessing,
-dataset fingerprint, shift ``none``, seed) plus that tag and the head's path, so a changed model or dataset
+dataset fingerprint, shift, seed) plus that tag and the head's path, so a changed model or dataset
 recomputes and nothing else does. Labels are the dataset's own (index into ``dataset.classes``): a new head is
 trained on the dataset's classes, whatever the model's label space.
+
+Features of a *shifted* dataset (``shift="background_swap:noise"``, ``"corruption:fog:3"``, a
+:class:`~robustscope.shifts.Shift`) are the features of the images the Runner would feed the model for that shift's
+predictions: the same shard tasks apply it, bound to the dataset when it ``needs_dataset`` (masks…), with the same
+per-sample seeds. The shift's key (name, version, parameters, what a bound shift reads) enters the feature key as
+it enters a prediction key; the shift ``none`` leaves the key exactly as it was before shifts were supported.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from robustscope.engine.fingerprint import KEY_LENGTH, key_payload
 from robustscope.engine.prediction_store import PredictionStore, shard_ranges
 from robustscope.engine.runner import Runner
 from robustscope.engine.shard_tasks import ShardTask
-from robustscope.errors import BadImageError, CorruptStoreError
+from robustscope.errors import BadImageError, CorruptStoreError, RobustscopeError
 from robustscope.models.base import Model
 from robustscope.models.features import FeatureHead, head_path, split_model
-from robustscope.shifts.base import Identity
+from robustscope.shifts.base import Identity, Shift
+from robustscope.shifts.registry import load_shift
 
-__all__ = ["FEATURE_KIND", "FeatureSet", "extract_features", "feature_key"]
+__all__ = ["FEATURE_KIND", "FeatureSet", "FeatureShiftError", "extract_features", "feature_key", "feature_shift"]
 
 #: The tag in a feature key and in its ``meta.json``: what the stored vectors are.
 FEATURE_KIND = "penultimate_features"
@@ -84,9 +91,11 @@ def feature_key(
     model_fingerprint: str | None = None,
     dataset_fingerprint: str | None = None,
     max_image_pixels: int | None = None,
+    shift: Shift | None = None,
 ) -> str:
-    """The PredictionStore key of ``model``'s features (cut at ``head``) on ``dataset``: a prediction key's
-    fields (shift ``none``) plus ``{"output": {"kind": "penultimate_features", "head": head}}``.
+    """The PredictionStore key of ``model``'s features (cut at ``head``) on ``dataset`` under ``shift`` (default
+    ``none``; a shift that ``needs_dataset`` is given bound, as :func:`feature_shift` returns it): a prediction
+    key's fields plus ``{"output": {"kind": "penultimate_features", "head": head}}``.
 
     Example:
         >>> from torch import nn
@@ -98,11 +107,13 @@ def feature_key(
         >>> key = feature_key(model, data, "1", dataset_fingerprint="d")
         >>> len(key), key == prediction_key(model, data, Identity(), 0, dataset_fingerprint="d")
         (24, False)
+        >>> key == feature_key(model, data, "1", dataset_fingerprint="d", shift=load_shift("corruption:fog:3"))
+        False
     """
     payload = key_payload(
         model,
         dataset,
-        Identity(),
+        shift or Identity(),
         seed,
         model_fingerprint=model_fingerprint,
         dataset_fingerprint=dataset_fingerprint,
@@ -111,6 +122,32 @@ def feature_key(
     payload["output"] = {"kind": FEATURE_KIND, "head": head}
     text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
+
+
+class FeatureShiftError(RobustscopeError, ValueError):
+    """A shift that features cannot be computed under (an attack: it needs the whole model's loss)."""
+
+
+def feature_shift(shift: str | Shift, model: Model, dataset: Dataset) -> Shift:
+    """``shift`` (a spec or a :class:`~robustscope.shifts.Shift`) ready to apply to ``dataset``'s images as
+    ``model`` sees them: bound to the dataset when it ``needs_dataset``, as the Runner binds it for predictions.
+
+    Example:
+        >>> from torch import nn
+        >>> from robustscope.models import Preprocessing
+        >>> model = Model.from_module(nn.Linear(2, 2), Preprocessing(2, 1.0), ["a", "b"])
+        >>> data = Dataset("toy", "/nonexistent", ["a", "b"],
+        ...                pd.DataFrame({"sample_id": ["x"], "path": ["x.png"], "label": [0]}))
+        >>> feature_shift("corruption:fog:3", model, data).spec(), feature_shift("none", model, data).name
+        ('corruption:fog:3', 'none')
+    """
+    loaded = load_shift(shift)
+    if loaded.needs_model:
+        raise FeatureShiftError(
+            f"shift {loaded.spec()!r} is an attack: it differentiates through the whole model's loss, so it has "
+            "no features of its own; use a corruption, overlay or background shift, or run the attack as predictions"
+        )
+    return loaded.bind(dataset, model.preprocessing) if loaded.needs_dataset else loaded
 
 
 def extract_features(
@@ -126,18 +163,22 @@ def extract_features(
     shard_size: int = 512,
     on_bad_image: str = "raise",
     content_index: ContentIndex | None = None,
+    shift: str | Shift = "none",
 ) -> FeatureSet:
-    """``model``'s penultimate features on ``dataset``: computed once, then read back from ``store``.
+    """``model``'s penultimate features on ``dataset`` (under ``shift``): computed once, then read back from ``store``.
 
     Args:
         model: any model :func:`~robustscope.models.features.split_model` can cut.
-        dataset: the images (clean: features are stored for the shift ``none``).
+        dataset: the images.
         store: a :class:`PredictionStore`, its root folder, or a :class:`~robustscope.config.Workspace`
             (its prediction store and content index).
         batch_size, device, progress, shard_size, on_bad_image: as for :class:`~robustscope.engine.Runner`.
         seed: part of the key, as for predictions.
         split: a split already made (skips the check's two-image forward pass).
         content_index: the stat index the dataset is fingerprinted through (default: the workspace's).
+        shift: a shift spec (``"background_swap:noise"``, ``"watermark"``, ``"corruption:fog:3"``) or
+            :class:`~robustscope.shifts.Shift` applied to the images before the backbone, exactly as for predictions
+            (:func:`feature_shift`; ``seed`` seeds it per sample). Attacks raise :class:`FeatureShiftError`.
 
     A stored, complete key runs no forward pass at all (not even the split's check). A shard that fails its
     checksum is moved aside and recomputed, as for logits.
@@ -156,6 +197,10 @@ def extract_features(
         >>> again = extract_features(model, data, store=root + "/store", progress=False)
         >>> first.features.shape, first.labels.tolist(), first.shards_computed, again.shards_computed
         ((1, 4), [1], 1, 0)
+        >>> noisy = extract_features(model, data, store=root + "/store", progress=False,
+        ...                          shift="corruption:gaussian_noise:3")
+        >>> noisy.key != first.key, noisy.shards_computed
+        (True, 1)
     """
     if isinstance(store, Workspace):
         content_index = content_index or ContentIndex(store.content_index)
@@ -170,15 +215,18 @@ def extract_features(
         content_index=content_index,
     )
     path = split.head_path if split is not None else head_path(model)
+    bound = feature_shift(shift, model, dataset)
     model_fp = model.fingerprint()
     dataset_fp = dataset.fingerprint(content_index)
-    key = feature_key(model, dataset, path, seed, model_fingerprint=model_fp, dataset_fingerprint=dataset_fp)
+    key = feature_key(model, dataset, path, seed, model_fingerprint=model_fp, dataset_fingerprint=dataset_fp,
+                      shift=bound)  # fmt: skip
     computed = 0
     for _attempt in range(2):  # a second pass recomputes shards that failed their checksum on reading
-        tasks, split = _plan(runner, model, dataset, key, seed, split, model_fp, dataset_fp)
+        tasks, split = _plan(runner, model, dataset, bound, key, seed, split, model_fp, dataset_fp)
         if tasks:
             # The Runner's executor: its progress bar, and no forward pass while results are being rebuilt.
-            runner._execute(tasks, f"{model.name} · {dataset.name} · features ({path})")
+            shown = "" if type(bound) is Identity else f" · {bound.spec()}"
+            runner._execute(tasks, f"{model.name} · {dataset.name}{shown} · features ({path})")
             computed += len(tasks)
         runner.store.clean(key)
         try:
@@ -208,6 +256,7 @@ def _plan(
     runner: Runner,
     model: Model,
     dataset: Dataset,
+    shift: Shift,
     key: str,
     seed: int,
     split: FeatureHead | None,
@@ -228,7 +277,7 @@ def _plan(
                 "feature_dim": split.dim,
                 "model": model.describe(model_fp),
                 "dataset": {"name": dataset.name, "fingerprint": dataset_fp, "len": len(dataset)},
-                "shift": {**Identity().key(), "spec": "none"},
+                "shift": {**shift.key(), "spec": shift.spec()},
                 "seed": int(seed),
                 "num_rows": len(dataset),
                 "shard_size": runner.shard_size,
@@ -243,5 +292,5 @@ def _plan(
         raise ValueError(f"stored features {key} have {meta['num_rows']} rows, dataset has {len(dataset)}")
     identity = tuple(range(len(dataset.classes)))  # labels stay the dataset's own
     # one shift object: execute_tasks checks that its tasks come from one plan
-    tasks = runner.missing_tasks(split.features, dataset, Identity(), seed, key, int(meta["shard_size"]), identity)
+    tasks = runner.missing_tasks(split.features, dataset, shift, seed, key, int(meta["shard_size"]), identity)
     return tasks, split

@@ -145,7 +145,9 @@ def execute_tasks(
         worker_init_fn=worker_init if first.num_workers > 0 else None,
         pin_memory=device.type == "cuda",
     )
-    was_training = model.training
+    # Each module's own mode is restored afterwards, not the top-level flag applied to all: a loaded model's wrapper
+    # may be in train mode over a network in eval, and a split's feature wrapper shares the model's layers.
+    modes = [(module, module.training) for module in model.modules()]
     model.eval().to(device)
     task_iter = iter(tasks)
     task = next(task_iter)
@@ -186,7 +188,8 @@ def execute_tasks(
                 started = time.perf_counter()
                 task = next(task_iter, task)
     finally:
-        model.train(was_training)
+        for module, mode in modes:
+            module.training = mode
 
 
 def _forward(

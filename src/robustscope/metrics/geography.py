@@ -19,6 +19,10 @@ of Dollar Street's ImageNet train and test CSVs together. The authors name the b
 here they are ``low``, ``low-mid``, ``mid-high`` and ``high``. The edges are a parameter (``income_group(...,
 edges=)``, the loader's ``income_bins``, the ``geography`` suite's ``income_edges``).
 
+A single-label geographic dataset (the synthetic geography world, ``synth:geo:test``) has one class per image and its
+groups as factors: :func:`geographic_topk_correct` scores it with plain top-k correctness, and a categorical
+``income`` factor (the world's ``low``/``mid``/``high``) is its income group as it is (:func:`income_groups_of`).
+
 Confidence intervals are percentile bootstraps (Efron & Tibshirani 1993): over images for an accuracy, and within
 each group separately (stratified) for a disparity between groups.
 """
@@ -39,7 +43,8 @@ from robustscope.data.benchmarks.index_sets import (
     income_quartile_edges,
     parse_index_set,
 )
-from robustscope.metrics.bootstrap import bootstrap_ci, percentile_interval
+from robustscope.metrics.bootstrap import PairedBootstrapTest, bootstrap_ci, paired_test_result, percentile_interval
+from robustscope.metrics.classification import correct_topk
 
 # Re-exported for the suites that import them from here (suites/geography.py, suites/progress_gap.py); new code
 # imports them from their own modules.
@@ -54,12 +59,16 @@ __all__ = [
     "effective_robustness",
     "factor_error_ratio_table",
     "format_index_set",
+    "geographic_topk_correct",
     "group_accuracy",
+    "group_gap",
     "income_edges_for",
     "income_group",
+    "income_groups_of",
     "income_quartile_edges",
     "max_min_disparity",
     "multilabel_topk_correct",
+    "paired_disparity_change",
     "parse_index_set",
     "progress_gap",
     "progress_slopes",
@@ -106,6 +115,47 @@ def multilabel_topk_correct(scores: np.ndarray, index_sets: Sequence[object], k:
     k = min(int(k), n_classes)
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(member, top, axis=1).any(axis=1)
+
+
+def geographic_topk_correct(
+    scores: np.ndarray, k: int, *, index_sets: Sequence[object] | None = None, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-image top-k correctness of a geographic benchmark: through each image's ImageNet index set
+    (:func:`multilabel_topk_correct`, Dollar Street and GeoDE) or, for a single-label dataset, its class
+    (:func:`~robustscope.metrics.classification.correct_topk`). Exactly one of ``index_sets``, ``labels``.
+
+    Example:
+        >>> s = np.array([[0.1, 0.5, 0.3, 0.1], [0.4, 0.3, 0.2, 0.1]])
+        >>> geographic_topk_correct(s, 1, labels=np.array([1, 2])).tolist()
+        [True, False]
+        >>> geographic_topk_correct(s, 2, index_sets=["2;3", [2]]).tolist()
+        [True, False]
+    """
+    if (index_sets is None) == (labels is None):
+        raise ValueError("give exactly one of index_sets (multi-label) or labels (single-label)")
+    if index_sets is not None:
+        return multilabel_topk_correct(scores, index_sets, k)
+    return correct_topk(np.asarray(scores), np.asarray(labels), k)
+
+
+def income_groups_of(factors: pd.DataFrame) -> pd.Series | None:
+    """The income group of every image: the ``income_group`` column, else a categorical (non-numeric) ``income``
+    factor taken as it is (the synthetic geography world's ``low``/``mid``/``high``), else None. A numeric
+    ``income`` (dollars) is binned by :func:`income_group`, not here.
+
+    Example:
+        >>> income_groups_of(pd.DataFrame({"income": ["low", "high"]})).tolist()
+        ['low', 'high']
+        >>> income_groups_of(pd.DataFrame({"income": [120.0, 3000.0]})) is None
+        True
+    """
+    if "income_group" in factors.columns:
+        return factors["income_group"].astype(str)
+    if "income" in factors.columns:
+        income = factors["income"]
+        if pd.to_numeric(income, errors="coerce").isna().all():
+            return income.astype(str)
+    return None
 
 
 # -- accuracy per group and disparities --------------------------------------------------------------
@@ -195,3 +245,70 @@ def disparity_ci(
     table = np.stack(columns, axis=1)
     dist = np.array([statistic(dict(zip(names, row, strict=True))) for row in table], dtype=np.float64)
     return percentile_interval(dist)
+
+
+def group_gap(accuracy: np.ndarray, names: list[str], pair: tuple[str, str] | None = None) -> np.ndarray:
+    """Max − min over the last axis of group accuracies ``[..., G]`` (``pair=None``) or acc(pair[0]) − acc(pair[1]),
+    vectorised over the leading axes; NaN where a group of the pair is absent.
+
+    Example:
+        >>> acc = np.array([[0.5, 0.9, 0.7], [0.6, 0.6, 0.8]])
+        >>> group_gap(acc, ["Africa", "Europe", "Asia"]).round(6).tolist()
+        [0.4, 0.2]
+        >>> group_gap(acc, ["Africa", "Europe", "Asia"], ("Europe", "Africa")).round(6).tolist()
+        [0.4, 0.0]
+    """
+    if pair is None:
+        return accuracy.max(axis=-1) - accuracy.min(axis=-1)
+    if pair[0] not in names or pair[1] not in names:
+        return np.full(accuracy.shape[:-1], np.nan)
+    return accuracy[..., names.index(pair[0])] - accuracy[..., names.index(pair[1])]
+
+
+def paired_disparity_change(
+    before: np.ndarray,
+    after: np.ndarray,
+    groups: Sequence[object],
+    *,
+    pair: tuple[str, str] | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> PairedBootstrapTest:
+    """Change of a disparity between two models on the same images, with a paired, stratified bootstrap CI.
+
+    ``before`` and ``after`` are per-image correctness (``[N]``, or ``[S, N]`` for S pairs of models on the same
+    images, e.g. one per training seed). The disparity is max − min group accuracy (``pair=None``) or
+    acc(pair[0]) − acc(pair[1]); the change is disparity(after) − disparity(before), averaged over the S pairs.
+    Each resample draws every group's images with replacement within the group (as :func:`disparity_ci`) and
+    applies the same draw to both models and every pair, so the pairing is kept. CI and p-value as
+    :func:`~robustscope.metrics.bootstrap.paired_bootstrap_test`.
+
+    Example:
+        >>> groups = ["A"] * 4 + ["B"] * 4
+        >>> before = np.array([1, 1, 1, 1, 0, 0, 1, 1.0])   # A 1.0, B 0.5: disparity 0.5
+        >>> after = np.array([1, 1, 1, 0, 1, 0, 1, 1.0])    # A 0.75, B 0.75: disparity 0
+        >>> paired_disparity_change(before, after, groups, n_resamples=200).difference
+        -0.5
+    """
+    before = np.atleast_2d(np.asarray(before, dtype=np.float64))
+    after = np.atleast_2d(np.asarray(after, dtype=np.float64))
+    if before.shape != after.shape:
+        raise ValueError(f"before {before.shape} and after {after.shape} must score the same images")
+    labels = np.array([str(g) for g in groups], dtype=object)
+    if labels.size != before.shape[1]:
+        raise ValueError(f"{labels.size} group labels for {before.shape[1]} images")
+    names = sorted(set(labels) - {"", "nan", "None"})
+    members = [np.flatnonzero(labels == name) for name in names]
+
+    def gap(values: np.ndarray, picks: list[np.ndarray]) -> np.ndarray:
+        # values [S, N]; picks per group [R, n_g] (or [n_g]) → group accuracies [..., G] → gap per (S[, R]).
+        accuracy = np.stack([values[:, pick].mean(axis=-1) for pick in picks], axis=-1)
+        return group_gap(accuracy, names, pair)
+
+    observed = float(np.mean(gap(after, members) - gap(before, members)))
+    if n_resamples <= 0:
+        return PairedBootstrapTest(observed, (float("nan"), float("nan")), float("nan"))
+    rng = np.random.default_rng(seed)
+    picks = [m[rng.integers(0, m.size, size=(n_resamples, m.size))] for m in members]
+    distribution = (gap(after, picks) - gap(before, picks)).mean(axis=0)
+    return paired_test_result(observed, distribution)

@@ -16,6 +16,10 @@ Roles of the axis's datasets:
   parameter (default ``authors``: 195 / 685 / 1963), recorded in every row's protocol. With factor annotations:
   ``factor_error_ratio`` per factor (slice ``factor``) over all images and ``factor_error_ratio[GROUP=VALUE]``
   per income group and region, from the top-``k`` mistakes.
+- a single-label dataset with a ``region`` factor (the synthetic geography world's ``synth:geo:test``, suite
+  ``geography-offline``) in any role but ``imagenet``: the same rows through the same code, an image being correct
+  at top-k if its class is among the top k; its income groups are a categorical ``income`` factor's values
+  (``low``/``mid``/``high``; :func:`~robustscope.metrics.geography.income_groups_of`).
 - ``imagenet``: the ImageNet reference (``top1`` on ImageNet val), the x axis of the progress gap.
 - any other role (``imagenet_r``, ``imagenet_sketch``, …): a standard benchmark (``top1``), whose slope the
   progress gap compares the geographic ones with.
@@ -38,11 +42,12 @@ from robustscope.metrics.geography import (
     disparity,
     disparity_ci,
     factor_error_ratio_table,
+    geographic_topk_correct,
     group_accuracy,
     income_edges_for,
     income_group,
+    income_groups_of,
     max_min_disparity,
-    multilabel_topk_correct,
 )
 from robustscope.suites.axis import Axis, Headline
 
@@ -117,6 +122,11 @@ def _is_geographic(dataset: Dataset) -> bool:
     return bool(dataset.metadata.get("external_labels")) and "imagenet_indices" in dataset.manifest.columns
 
 
+def _is_single_label_geographic(role: str, dataset: Dataset) -> bool:
+    """A dataset scored by its own classes whose images carry a region (the synthetic geography world)."""
+    return role != "imagenet" and not dataset.metadata.get("external_labels") and "region" in dataset.manifest.columns
+
+
 def _income_binning(params: Params, dataset: Dataset, factors: pd.DataFrame) -> dict[str, Any]:
     """Protocol fields naming the income edges; the ``income_edges`` parameter re-bins ``factors.income_group``."""
     choice = params.income_edges
@@ -129,37 +139,46 @@ def _income_binning(params: Params, dataset: Dataset, factors: pd.DataFrame) -> 
     if "income_group" in factors.columns and dataset.metadata.get("income_edges"):
         edges = [float(e) for e in dataset.metadata["income_edges"]]
         return {"income_edges": edges, "income_bins": str(dataset.metadata.get("income_bins", ""))}
+    groups = income_groups_of(factors)
+    if groups is not None and "income_group" not in factors.columns:
+        factors["income_group"] = groups
+        return {"income_bins": "the dataset's categorical income factor"}
     return {}
 
 
 def _geographic_rows(ev: Evaluation, role: str, dataset: Dataset, params: Params) -> pd.DataFrame:
     predictions, key = ev.predict(dataset)
-    if predictions.logits.shape[1] != 1000:
+    multi_label = _is_geographic(dataset)
+    if multi_label and predictions.logits.shape[1] != 1000:
         raise LabelSpaceError(
             f"dataset {dataset.name!r} scores ImageNet-1k index sets, but model {ev.model.name!r} has "
             f"{predictions.logits.shape[1]} outputs ({ev.model.label_space}); evaluate an ImageNet-1k model"
         )
     factors = predictions.factors.copy()
     binning = _income_binning(params, dataset, factors)
-    sets = factors["imagenet_indices"].tolist()
+    target = {"index_sets": factors["imagenet_indices"].tolist()} if multi_label else {"labels": predictions.labels}
     k_main = params.k
     high, low = params.disparity
     slices = [s for s in params.slices if s in factors.columns]
-    correct = {k: multilabel_topk_correct(predictions.logits, sets, k).astype(float) for k in sorted({1, 5, k_main})}
+    ks = sorted({1, 5, k_main})
+    correct = {k: geographic_topk_correct(predictions.logits, k, **target).astype(float) for k in ks}
     base = {
         "paper": PAPER,
         "role": role,
         "kind": "geographic",
         "benchmark": dataset.metadata.get("benchmark", ""),
+        **({} if multi_label else {"labels": "single label"}),
         **binning,
     }
+    correct_if = "any of the top-{k} classes is in the image's ImageNet index set" if multi_label else (
+        "the image's class is among the top-{k} classes")
     records: list[dict[str, Any]] = []
-    for k in sorted({1, 5, k_main}):
+    for k in ks:
         protocol = {
             **base,
             "name": f"top{k}",
             "k": k,
-            "definition": f"correct if any of the top-{k} classes is in the image's ImageNet index set",
+            "definition": "correct if " + correct_if.format(k=k),
         }
         values = correct[k]
         records.append(ev.custom_row(f"top{k}", values.mean(), values.size, protocol, ev.bootstrap(np.mean, values)))
@@ -273,14 +292,15 @@ def geography_axis(ev: Evaluation, datasets: dict[str, Dataset], spec: AxisSpec,
     """Accuracy per region, income group and country, disparities, and reference accuracies for the progress gap.
 
     Richards et al. 2023 (Dollar Street, GeoDE): an image is correct at top-k if any top-k class is in its
-    mapped ImageNet index set. See the module docstring for the roles and rows, :class:`Params` for the params.
+    mapped ImageNet index set (a single-label dataset with regions: if its class is in the top k). See the module
+    docstring for the roles and rows, :class:`Params` for the params.
 
     Example:
         >>> # run_suite(model, "geography", data_root="~/data")  → rows of axis "geography"
     """
     out = []
     for role, dataset in datasets.items():
-        if _is_geographic(dataset):
+        if _is_geographic(dataset) or _is_single_label_geographic(role, dataset):
             out.append(_geographic_rows(ev, role, dataset, params))
         else:
             out.append(_reference_rows(ev, role, dataset))

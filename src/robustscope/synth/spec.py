@@ -42,8 +42,10 @@ from robustscope.registry import suggest
 from robustscope.synth.factors import (
     CATEGORICAL_FACTORS,
     FACTOR_NAMES,
+    GROUP_FACTORS,
     NUMERIC_FACTORS,
     Factor,
+    house_id,
     parse_factor,
     spec_error,
 )
@@ -268,8 +270,9 @@ class WorldSpec:
     def samples(self) -> list[dict[str, Any]]:
         """Factor values of every image of this (resolved) spec, in render order.
 
-        Each record has ``index``, ``character_label`` (class) and one key per factor. Random
-        sampling balances classes exactly (up to ``n % len(classes)``).
+        Each record has ``index``, ``character_label`` (class) and one key per factor (group factors only when
+        the spec declares them; ``house`` as :func:`~robustscope.synth.factors.house_id`). Random sampling
+        balances classes exactly (up to ``n % len(classes)``).
 
         Example:
             >>> spec = WorldSpec.from_dict({"name": "w", "classes": ["cube", "sphere"], "n": 4, "seed": 3})
@@ -278,11 +281,14 @@ class WorldSpec:
         """
         if self.splits:
             raise SpecError(f"world {self.name} has splits {self.split_names()}: resolve one first")
-        factors = [self.factor(name) for name in FACTOR_NAMES]
+        # Group factors first (rendered factors may follow them), and only those declared: a world without them
+        # draws the same random numbers as before they existed.
+        groups = [self.factors[name] for name in GROUP_FACTORS if name in self.factors]
+        factors = [*groups, *(self.factor(name) for name in FACTOR_NAMES)]
         records: list[dict[str, Any]] = []
         if self.sampling == "grid":
-            if any(f.follows for f in factors):
-                raise SpecError(f"world {self.name}: a factor with 'follows' needs sampling: random")
+            if groups or any(f.follows for f in factors):
+                raise SpecError(f"world {self.name}: group factors and 'follows' need sampling: random")
             for cls in self.classes:
                 for combo in itertools.product(*(f.grid_values(cls) for f in factors)):
                     records.append({"character_label": cls, **dict(zip(FACTOR_NAMES, combo, strict=True))})
@@ -293,8 +299,10 @@ class WorldSpec:
             for cls in labels:
                 cls = str(cls)
                 record: dict[str, Any] = {"character_label": cls}
-                for f in factors:  # in FACTOR_NAMES order, so a following factor sees its leader
+                for f in factors:  # in draw order, so a following factor sees its leader
                     record[f.name] = f.sample(cls, rng, record)
+                if "house" in record:
+                    record["house"] = house_id(record)
                 records.append(record)
         for i, record in enumerate(records):
             record["index"] = i

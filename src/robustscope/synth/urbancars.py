@@ -31,6 +31,12 @@ Differences from the release, for CI-sized builds: the images are the world's re
 object); and object renders are drawn from a pool per split and family (``DEFAULT_POOL``,
 ``WORLD_POOLS``; disjoint between splits) with a random horizontal flip, instead of one photograph
 per image. Every image's factors are also listed in ``samples.csv`` at the build's root.
+
+Background-only images: like the release after its ``create_datasets/urbancars/urbancars_aug_gen_bg_only.py`` step,
+the train split has ``{i:03d}_bg_only.png`` beside each image, for the LLE augmentations
+(:mod:`robustscope.mitigate.urbancars_aug`). The release *paints over* the object and co-occurring object of the
+composed photograph with strips of background copied from its left quarter; here the background plate is known, so
+``_bg_only.png`` is that plate itself (cropped and flipped as the image's), before anything is composited on it.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ from robustscope.synth.urbancars_design import (
 )
 
 #: Bump when the builder's output changes, so cached builds are redone.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"  # 3: train images get their background-only plate, {i:03d}_bg_only.png
 #: Longer side of the object's bounding box, as a fraction of the image side, and its centre (row, column).
 OBJECT_SCALE, OBJECT_CENTRE = 0.5, (0.5, 0.5)
 #: Same for the co-occurring object.
@@ -306,6 +312,8 @@ def build_synthetic_urbancars(
                 used[("co_occur", co)] += 1
                 plate_name = rng.choice(design.backgrounds[bg])
                 image = _background(plates[plate_name], size, rng)
+                if split == "train":  # the release writes background-only images for the train split only
+                    write_image(image, folder / f"{i:03d}_bg_only.png")
                 co_rgb, co_alpha = place(extra["rgb"], extra["alpha"], size, CO_OCCUR_SCALE, CO_OCCUR_CENTRE,
                                          flip=rng.random() < 0.5)  # fmt: skip
                 image = co_alpha[..., None] * co_rgb + (1 - co_alpha[..., None]) * image
