@@ -14,3 +14,7 @@ __all__ = ["STUDIES", "Study", "register_study"]
 register_study("geography", "robustscope.studies.geography:STUDY", "last-layer retraining vs region disparity")
 register_study("whac-a-mole", "robustscope.studies.whac_a_mole:STUDY", "Whac-A-Mole table on synthetic UrbanCars")
 register_study("mixing", "robustscope.studies.mixing:STUDY", "narrow data + a fraction of diverse renders; axes vs p")
+register_study("progress-gap", "robustscope.studies.capacity:STUDY", "capacity family: effective robustness, gap")
+register_study("lie", "robustscope.studies.lie:STUDY", "SimCLR with/without a Lie operator on unseen poses")
+register_study("diversity", "robustscope.studies.diversity:STUDY", "share of varied training data vs generalisation")
+register_study("disentangle", "robustscope.studies.disentangle:STUDY", "β-VAE vs HFS on correlated factors")
