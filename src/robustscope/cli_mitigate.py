@@ -20,6 +20,7 @@ import numpy as np
 
 from robustscope.cli_args import positive_int
 from robustscope.errors import OptionError
+from robustscope.studies.base import print_summary
 from robustscope.studies.mixing import add_mix_arguments, cmd_mitigate_mix
 
 __all__ = ["MITIGATE_COMMANDS", "MitigateCommand", "add_mitigate_commands", "cmd_mitigate_dfr", "cmd_mitigate_lle"]
@@ -166,10 +167,7 @@ def _summary(ctx: _Context, folder: Path, lines: list[tuple[str, str]]) -> int:
     rows = [("method", ctx.args.mitigation), ("base model", ctx.model.name), *lines,
             ("features", f"{ctx.computed} shards computed, {ctx.reused} reused from the store"),
             ("wall time", f"{seconds:.1f} s"), ("saved to", str(folder))]  # fmt: skip
-    width = max(len(key) for key, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    print(f"evaluate it:  robustscope run --model file:{folder} --data DATASET   (or --suite NAME)")
+    print_summary(rows, f"robustscope run --model file:{folder} --data DATASET   (or --suite NAME)")
     return 0
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from robustscope.registry import Registry
 
-__all__ = ["STUDIES", "Study", "register_study"]
+__all__ = ["STUDIES", "Study", "print_summary", "register_study"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,18 @@ def register_study(name: str, target: str, summary: str = "", example: str = "")
         False
     """
     STUDIES.add(name, target, summary, example)
+
+
+def print_summary(rows: list[tuple[str, str]], evaluate: str) -> None:
+    """Print ``key  value`` lines aligned on the keys, then the command that evaluates the result.
+
+    Example:
+        >>> print_summary([("method", "dfr"), ("wall time", "1.2 s")], "robustscope run --model file:out")
+        method     dfr
+        wall time  1.2 s
+        evaluate it:  robustscope run --model file:out
+    """
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print(f"evaluate it:  {evaluate}")

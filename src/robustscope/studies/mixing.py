@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from robustscope.studies.base import Study
+from robustscope.studies.base import Study, print_summary
 from robustscope.studies.headline_cells import format_cell, headline_cells, markdown_table
 from robustscope.train.mixing import (
     DEFAULT_FRACTIONS,
@@ -278,10 +278,7 @@ def cmd_mitigate_mix(args: argparse.Namespace) -> int:
             ("fraction", fraction_label(args.fraction)),
             ("training set", f"{composition['n_narrow']} narrow + {composition['n_diverse']} diverse images"),
             ("wall time", f"{time.perf_counter() - started:.1f} s"), ("saved to", str(folder))]  # fmt: skip
-    width = max(len(key) for key, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    print(f"evaluate it:  robustscope run --model file:{folder} --suite {MIXING_SUITE} --world {args.world}")
+    print_summary(rows, f"robustscope run --model file:{folder} --suite {MIXING_SUITE} --world {args.world}")
     return 0
 
 
