@@ -22,6 +22,7 @@ from robustscope.metrics.classification import ReliabilityCurve, reliability_cur
 from robustscope.metrics.ood import ood_score
 from robustscope.report.html import write_report
 from robustscope.report.kit import HEADLINE_OOD_SCORE, ScoreHistogram, score_histogram
+from robustscope.report.study_page import load_studies
 
 if TYPE_CHECKING:
     from robustscope.suites.before_after import BeforeAfter
@@ -219,6 +220,7 @@ def report_from_store(
         score_histograms=ood_histograms_from_store(workspace, in_suite),
         models=models_from_store(workspace, rows),
         mitigations=mitigations_from_store(workspace, in_suite),
+        studies=load_studies(workspace.root),
     )
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from robustscope.metrics.classification import ReliabilityCurve
 from robustscope.metrics.slicing import natural_key
 from robustscope.report.kit import PAGE_CSS, Figures, ScoreHistogram, error_bars, esc, finite, fmt, ordered_unique
+from robustscope.report.study_page import study_sections
 from robustscope.report.suite import suite_sections
 from robustscope.report.views_calibration import reliability_charts
 from robustscope.report.views_mitigation import mitigation_sections
@@ -260,6 +261,7 @@ def write_report(
     score_histograms: Sequence[ScoreHistogram] = (),
     models: Sequence[dict[str, Any]] = (),
     mitigations: Sequence[BeforeAfter] = (),
+    studies: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Write one self-contained HTML report and return its path.
 
@@ -301,6 +303,10 @@ def write_report(
         mitigation_html, mitigation_toc = mitigation_sections(mitigations)
         suites += mitigation_html
         toc.extend(mitigation_toc)
+    if studies:
+        study_html, study_toc = study_sections(studies, figures)
+        suites += study_html
+        toc.extend(study_toc)
     plain = df[df.suite == ""]
     plain_sections = ""
     if len(plain) or not toc:

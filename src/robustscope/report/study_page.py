@@ -17,7 +17,7 @@ import pandas as pd
 
 from robustscope.report.kit import PAGE_CSS, Figures, Palette, error_bars, esc, layout, ordered_unique
 
-__all__ = ["curve_chart", "write_study_page"]
+__all__ = ["STUDIES_FOLDER", "curve_chart", "load_studies", "record_study", "study_sections", "write_study_page"]
 
 
 def curve_chart(frame: pd.DataFrame, x: str, series: str, figures: Figures, title: str, x_title: str,
@@ -89,3 +89,81 @@ def write_study_page(out: str | Path, title: str, sections: Sequence[tuple[str, 
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
     return out
+
+
+#: Where a workspace keeps the studies' results for the report: ``<workspace>/studies/<name>/study.json``.
+STUDIES_FOLDER = "studies"
+
+
+def record_study(workspace_root: str | Path, name: str, title: str, command: str,
+                 tables: dict[str, pd.DataFrame], curve: dict[str, str] | None = None) -> Path:  # fmt: skip
+    """Keep a study's tables (and how to draw its curve) in the workspace, for ``robustscope report``.
+
+    ``curve`` names the table and its columns: ``{"table", "x", "y", "series", "low", "high", "title", "x_title",
+    "y_title"}``. A second call with the same ``name`` replaces the record.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> folder = record_study(root, "demo", "A study", "robustscope study demo", {"t": pd.DataFrame({"a": [1]})})
+        >>> [s["title"] for s in load_studies(root)]
+        ['A study']
+    """
+    import json
+
+    folder = Path(workspace_root) / STUDIES_FOLDER / name
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for i, (table_name, frame) in enumerate(tables.items()):
+        files[table_name] = f"table-{i}.csv"
+        frame.to_csv(folder / files[table_name], index=False)
+    record = {"name": name, "title": title, "command": command, "tables": files, "curve": curve}
+    tmp = folder / f".study.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, folder / "study.json")
+    return folder
+
+
+def load_studies(workspace_root: str | Path) -> list[dict[str, Any]]:
+    """The studies recorded in a workspace (:func:`record_study`), by name, tables read as DataFrames.
+
+    Example:
+        >>> load_studies("/nonexistent")
+        []
+    """
+    import json
+
+    root = Path(workspace_root) / STUDIES_FOLDER
+    studies = []
+    for path in sorted(root.glob("*/study.json")) if root.is_dir() else []:
+        record = json.loads(path.read_text())
+        record["frames"] = {name: pd.read_csv(path.parent / file) for name, file in record["tables"].items()}
+        studies.append(record)
+    return studies
+
+
+def study_sections(studies: Sequence[dict[str, Any]], figures: Figures) -> tuple[str, list[tuple[str, str]]]:
+    """The report's sections of recorded studies (curve, then tables) and their table-of-contents entries.
+
+    Example:
+        >>> html, toc = study_sections([{"name": "s", "title": "S", "command": "c", "curve": None,
+        ...                              "frames": {"t": pd.DataFrame({"a": [0.5]})}}], Figures())
+        >>> toc, "<td>0.500</td>" in html
+        ([('study-s', 'study: S')], True)
+    """
+    out, toc = [], []
+    for study in studies:
+        anchor = f"study-{study['name']}"
+        parts = [f'<section id="{esc(anchor)}"><h2>{esc(study["title"])}</h2>',
+                 f'<p class="note">{esc(study["command"])}</p>']  # fmt: skip
+        curve = study.get("curve")
+        if curve and curve.get("table") in study["frames"]:
+            parts.append(curve_chart(study["frames"][curve["table"]], curve["x"], curve["series"], figures,
+                                     curve.get("title", ""), curve.get("x_title", curve["x"]),
+                                     curve.get("y_title", curve["y"]), y=curve["y"], low=curve.get("low", "ci_low"),
+                                     high=curve.get("high", "ci_high")))  # fmt: skip
+        for name, frame in study["frames"].items():
+            parts.append(f"<h3>{esc(name)}</h3>{_table(frame)}")
+        out.append("".join(parts) + "</section>")
+        toc.append((anchor, f"study: {study['title']}"))
+    return "".join(out), toc

@@ -203,11 +203,16 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from robustscope.config import workspace
+    from robustscope.report.study_page import record_study
 
     result = run_disentangle(args.world, args.correlation, args.method, tuple(args.seeds),
                              workspace(args.workspace).renders, iterations=args.iterations,
                              progress=not args.quiet)  # fmt: skip
-    paths = write_disentangle(result, args.out, "robustscope " + " ".join(sys.argv[1:]))
+    command = "robustscope " + " ".join(sys.argv[1:])
+    paths = write_disentangle(result, args.out, command)
+    record_study(workspace(args.workspace).root, "disentangle", "Disentanglement of correlated factors (HFS)",
+                 f"{command} ({result.iterations} iterations per model)",
+                 {"summary": result.summary, "HFS vs β-VAE": result.comparison})  # fmt: skip
     print(paths[2].read_text())
     return 0
 

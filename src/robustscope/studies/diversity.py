@@ -271,11 +271,18 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from robustscope.config import workspace
+    from robustscope.report.study_page import record_study
 
     result = run_diversity(args.world, args.factor, args.fractions, args.over, tuple(args.seeds),
                            workspace(args.workspace), n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
                            n_resamples=args.n_resamples, progress=not args.quiet)  # fmt: skip
-    paths = write_diversity(result, args.out, "robustscope " + " ".join(sys.argv[1:]))
+    command = "robustscope " + " ".join(sys.argv[1:])
+    paths = write_diversity(result, args.out, command)
+    table = result.table.assign(line=result.table["factor"] + " · " + result.table["classes"])
+    curve = {"table": "accuracy", "x": "p", "y": "accuracy", "series": "line", "x_title": f"share of varied "
+             f"{result.over} (p)", "y_title": "top-1", "title": "Test accuracy under full variation"}  # fmt: skip
+    record_study(workspace(args.workspace).root, f"diversity-{result.over}", f"Diversity study (over {result.over})",
+                 command, {"accuracy": table}, curve)  # fmt: skip
     print(paths[1].read_text())
     return 0
 

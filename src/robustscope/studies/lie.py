@@ -211,12 +211,16 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from robustscope.config import workspace
+    from robustscope.report.study_page import record_study
 
     setup = LieSetup(world=args.world, instances=args.instances, test_instances=args.test_instances,
                      epochs=args.epochs, lie_weight=args.lie_weight)  # fmt: skip
     result = run_lie_study(setup, tuple(args.seeds), workspace(args.workspace).renders,
                            n_resamples=args.n_resamples, progress=not args.quiet)  # fmt: skip
-    paths = write_lie(result, args.out, "robustscope " + " ".join(sys.argv[1:]))
+    command = "robustscope " + " ".join(sys.argv[1:])
+    paths = write_lie(result, args.out, command)
+    record_study(workspace(args.workspace).root, "lie", "Lie operator: SimCLR with and without", command,
+                 {"accuracy": result.accuracy, "simclr+lie − simclr": result.differences})  # fmt: skip
     print(paths[-1].read_text())
     return 0
 
