@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 
 import torch
-from lightly.loss import NTXentLoss
 
 if __name__ == "__main__":
+    from lightly.loss import NTXentLoss  # imported here: pytest imports this file while collecting doctests
+
     generator = torch.Generator().manual_seed(0)
     cases = []
     for batch, dim, temperature in [(4, 3, 0.5), (8, 16, 0.1), (16, 8, 0.2)]:
