@@ -55,7 +55,7 @@ def test_follow_settings_round_trip_and_change_the_fingerprint() -> None:
 @pytest.mark.parametrize(
     ("colour", "message"),
     [
-        ({"values": "all", "follows": "light_color", "map": {"white": "red"}}, "follow an earlier"),
+        ({"values": "all", "follows": "light_color", "map": {"white": "red"}}, "can follow a factor drawn before it"),
         ({"values": "all", "follows": "texture", "map": {"tartan": "red"}}, "unknown texture 'tartan'"),
         ({"values": "all", "follows": "texture", "map": {"plain": "mauve-ish"}}, "unknown color"),
         ({"values": "all", "follows": "texture"}, "must map texture values"),
@@ -68,14 +68,18 @@ def test_bad_follow_settings_name_the_field(colour: dict, message: str) -> None:
         WorldSpec.from_dict({"name": "w", "classes": ["cube"], "factors": {"color": colour}})
 
 
-def test_a_numeric_factor_cannot_follow() -> None:
-    with pytest.raises(SpecError, match="follow an earlier categorical"):
-        WorldSpec.from_dict({"name": "w", "classes": ["cube"],
-                             "factors": {"yaw": {"values": [0], "follows": "texture", "map": {"plain": 0}}}})
+def test_a_numeric_factor_follows_its_leader() -> None:
+    world = WorldSpec.from_dict({"name": "w", "classes": ["cube"], "n": 40, "seed": 1,
+                                 "factors": {"texture": {"values": ["plain", "stripes"]},
+                                             "yaw": {"values": [0, 45], "follows": "texture",
+                                                     "map": {"plain": 0, "stripes": 45}}}})
+    samples = world.samples()
+    assert {s["texture"] for s in samples} == {"plain", "stripes"}
+    assert all(s["yaw"] == {"plain": 0, "stripes": 45}[s["texture"]] for s in samples)
 
 
 def test_grid_sampling_refuses_a_following_factor() -> None:
-    with pytest.raises(SpecError, match="needs sampling: random"):
+    with pytest.raises(SpecError, match="need sampling: random"):
         _world(sampling="grid").samples()
 
 

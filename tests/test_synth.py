@@ -55,6 +55,7 @@ EXTRA = [
 ]
 DEMO_SPLITS = [
     "train-narrow", "train-diverse", "train-texture-shortcut", "train-background-shortcut", "train-context-shortcut",
+    "pose-instances", "pose-instances-test", "disentangle", "disentangle-test",
     "test-id", "test-pose", "test-background", "test-lighting", "test-texture",
     "context", "ood-shapes",
 ]
