@@ -35,6 +35,9 @@ __all__ = ["FACTOR_COLUMNS", "STUDY", "DisentangleResult", "run_disentangle", "t
 FACTOR_COLUMNS = ("character_label", "character_rotation_yaw", "character_scale", "position_x", "light_azimuth")
 #: The factor pairs the correlated sampler ties together (by index into :data:`FACTOR_COLUMNS`): yaw–size.
 DEFAULT_PAIRS = ((1, 2),)
+#: The correlation strengths in order (the x axis of the study's charts).
+CORRELATION_LEVELS = {"none": 0, "weak": 1, "medium": 2, "strong": 3}
+LEVEL_TITLE = "correlation in training (0 none, 1 weak, 2 medium, 3 strong)"
 METHODS = {"betavae": {"beta": 1.0, "gamma": 0.0}, "hfs": {"beta": 0.0, "gamma": 300.0}}
 
 
@@ -133,7 +136,8 @@ def run_disentangle(world: str, correlations: list[str], methods: list[str], see
 def _tables(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary = []
     for (correlation, method), group in scores.groupby(["correlation", "method"], sort=False):
-        row: dict[str, Any] = {"correlation": correlation, "method": method, "seeds": len(group)}
+        row: dict[str, Any] = {"correlation": correlation, "level": CORRELATION_LEVELS[correlation], "method": method,
+                               "seeds": len(group)}
         for metric in ("dci_d", "mig"):
             low, high = t_interval(group[metric].to_numpy())
             row.update({metric: group[metric].mean(), f"{metric}_ci_low": low, f"{metric}_ci_high": high})
@@ -177,11 +181,8 @@ def write_disentangle(result: DisentangleResult, out: str | Path, command: str =
                          f"{r.relative:+.1%} [{r.relative_ci_low:+.1%}, {r.relative_ci_high:+.1%}] |")  # fmt: skip
     (out / "disentangle.md").write_text("\n".join(lines) + "\n")
     figures = Figures()
-    order = {"none": 0, "weak": 1, "medium": 2, "strong": 3}
-    frame = result.summary.assign(x=result.summary.correlation.map(order))
-    charts = "".join(curve_chart(frame, "x", "method", figures, f"{label} on uncorrelated test data (x: 0 none, "
-                                 "1 weak, 2 medium, 3 strong correlation)", "correlation in training", label,
-                                 y=metric, low=f"{metric}_ci_low", high=f"{metric}_ci_high")
+    charts = "".join(curve_chart(result.summary, "level", "method", figures, f"{label} on uncorrelated test data",
+                                 LEVEL_TITLE, label, y=metric, low=f"{metric}_ci_low", high=f"{metric}_ci_high")
                      for metric, label in (("dci_d", "DCI-Disentanglement"), ("mig", "MIG")))  # fmt: skip
     sections = [("DCI-D and MIG", charts), ("Summary", result.summary)]
     page = write_study_page(out / "disentangle.html", "Disentanglement of correlated factors", sections, figures,
@@ -212,7 +213,10 @@ def _run(args: argparse.Namespace) -> int:
     paths = write_disentangle(result, args.out, command)
     record_study(workspace(args.workspace).root, "disentangle", "Disentanglement of correlated factors (HFS)",
                  f"{command} ({result.iterations} iterations per model)",
-                 {"summary": result.summary, "HFS vs β-VAE": result.comparison})  # fmt: skip
+                 {"summary": result.summary, "HFS vs β-VAE": result.comparison},
+                 {"table": "summary", "x": "level", "y": "dci_d", "series": "method", "low": "dci_d_ci_low",
+                  "high": "dci_d_ci_high", "title": "DCI-D on uncorrelated test data",
+                  "x_title": LEVEL_TITLE, "y_title": "DCI-D"})  # fmt: skip
     print(paths[2].read_text())
     return 0
 
