@@ -45,6 +45,8 @@ __all__ = ["STUDY", "DiversityResult", "check_disjoint", "diversity_factors", "i
 
 BASE_SPLIT = "pose-instances"
 TRAIN_SEED, TEST_SEED = 30, 31
+#: The study's network: a SmallCNN small enough to train one model per (factor, p, seed) in seconds.
+DIVERSITY_ARCH = {"width": 16, "depth": 3}
 
 
 def diversity_factors() -> dict[str, dict[str, dict[str, Any]]]:
@@ -147,13 +149,17 @@ def _dataset(folders: dict[str, Path], use_varied: np.ndarray, classes: list[str
 
 
 def _train(dataset: Any, ws: Any, key: dict[str, Any], epochs: int, seed: int, size: int, progress: bool) -> Path:
+    from robustscope.train.recipes import training_code_digest
     from robustscope.train.trainer import train_classifier
 
-    recipe = json.dumps({**key, "data": dataset.fingerprint(), "epochs": epochs, "seed": seed}, sort_keys=True)
+    # The key covers everything that determines the weights: data, settings and the training code itself.
+    settings = {"epochs": epochs, "seed": seed, "image_size": size, "batch_size": 64, "arch_kwargs": DIVERSITY_ARCH}
+    recipe = json.dumps({**key, **settings, "data": dataset.fingerprint(), "code": training_code_digest()},
+                        sort_keys=True)  # fmt: skip
     folder = ws.models / f"diversity-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
     if not (folder / "config.json").is_file():
         train_classifier(dataset, folder, epochs=epochs, seed=seed, image_size=size, batch_size=64,
-                         arch_kwargs={"width": 16, "depth": 3}, progress=progress, name=folder.name)  # fmt: skip
+                         arch_kwargs=DIVERSITY_ARCH, progress=progress, name=folder.name)  # fmt: skip
     return folder
 
 
