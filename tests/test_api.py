@@ -21,7 +21,7 @@ COLOURS = {"blue": (0, 0, 255), "green": (0, 255, 0), "red": (255, 0, 0)}
 RESULT_COLUMNS = [
     "model", "model_fingerprint", "dataset", "dataset_fingerprint", "shift", "metric", "slice_factor",
     "slice_value", "value", "ci_low", "ci_high", "n", "protocol", "prediction_key", "versions", "created_at",
-    "suite", "axis", "shift_params",
+    "suite", "axis", "shift_params", "private", "private_protocol",
 ]
 
 

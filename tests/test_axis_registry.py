@@ -176,6 +176,7 @@ CASES: dict[str, Callable[[str, Workspace, Path], dict[str, Any]]] = {
     "geography": _geography_case,
     "representation": _representation_case,
     "disentanglement": _tiny_case("disentanglement-offline", dci_train=40, dci_test=20, bins=3),
+    "worst_case": _tiny_case("worst-case-offline", budget=3, instances=2, gradient="never", gallery=1),
 }
 
 

@@ -360,6 +360,8 @@ def test_result_store_migrates_a_version_1_store_in_place(tmp_path: Path) -> Non
     con.execute("ALTER TABLE results DROP COLUMN suite")
     con.execute("ALTER TABLE results DROP COLUMN axis")
     con.execute("ALTER TABLE results DROP COLUMN shift_params")  # added by version 3
+    con.execute("ALTER TABLE results DROP COLUMN private")  # added by version 4
+    con.execute("ALTER TABLE results DROP COLUMN private_protocol")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     store = ResultStore(path)

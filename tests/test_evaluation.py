@@ -86,6 +86,9 @@ def test_a_version_2_store_gains_shift_params_in_place(folder: Path, isolated_wo
     path = isolated_workspace / "results.duckdb"
     with duckdb.connect(str(path)) as con:  # back to the version-2 layout
         con.execute("ALTER TABLE results DROP COLUMN shift_params")
+        con.execute("ALTER TABLE results DROP COLUMN private")  # added by version 4
+        con.execute("ALTER TABLE results DROP COLUMN private_protocol")
         con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     rows = ResultStore(path).query()
     assert list(rows.columns) == list(RESULT_COLUMNS) and set(rows["shift_params"]) == {"{}"}
+    assert set(rows["private"]) == {False} and set(rows["private_protocol"]) == {"{}"}  # version 4: plaintext rows

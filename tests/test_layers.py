@@ -58,6 +58,8 @@ FLOORS: dict[str, int] = {
     "engine": 7,
     "train": 8,
     "mitigate": 8,
+    "private": 8,  # two-party CrypTen evaluation: runs the engine's store and metric rows under encryption
+    "worstcase": 8,  # worst-case search over the world's factors (renders with synth, scores models)
     "suites": 9,
     "represent": 9,  # self-supervised training on the world (uses train's loaders) and Lie operators
     "api": 10,
@@ -65,9 +67,14 @@ FLOORS: dict[str, int] = {
     "demo": 11,
     "validation": 11,  # known-answer models: trains recipes (train) and runs suites
     "studies": 11,  # experiments over many models: trains, mitigates and runs suites
+    "sweeps": 11,  # models × suites from one YAML file: runs suites, then fits across the models
     "cli_args": 11,
     "cli_commands": 12,  # what each command does: runs the demo, the API, the suites
     "cli_mitigate": 12,  # robustscope mitigate: the mitigations' sub-commands
+    "cli_private": 12,  # robustscope run --private's options and robustscope party: private evaluation
+    "cli_search": 12,  # robustscope search: the worst_case axis for one or more models
+    "cli_explore": 12,  # robustscope explore / serve: the results explorer
+    "cli_sweep": 12,  # robustscope sweep: runs a sweep file and prints its cells and fits
     "cli": 13,  # the parser and main: points each command at its function
     ROOT_UNIT: 14,
 }

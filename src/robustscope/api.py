@@ -18,6 +18,7 @@ from robustscope.shifts.base import Shift
 
 if TYPE_CHECKING:
     from robustscope.engine import Predictions
+    from robustscope.engine.executors import Executor
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -96,6 +97,13 @@ def evaluate(
     suite: str = "",
     axis: str = "",
     max_image_pixels: int | None = None,
+    precision: str = "fp32",
+    num_workers: int = 0,
+    executor: str | Executor = "serial",
+    ray_address: str | None = None,
+    private: bool = False,
+    precision_bits: int = 16,
+    reveal: str = "logits",
 ) -> pd.DataFrame:
     """Evaluate one model on one dataset under each shift; return (and store) the results table.
 
@@ -113,6 +121,21 @@ def evaluate(
         suite, axis: labels for the rows when a suite runs this evaluation (part of a row's identity).
         max_image_pixels: images with more pixels are bad images (possible decompression bombs), under
             ``on_bad_image``; default ``None``: PIL's ``MAX_IMAGE_PIXELS`` (89,478,485).
+        precision: ``"fp32"`` (default), ``"fp16"`` or ``"bf16"``: the forward pass under autocast (part of
+            the prediction key when not fp32).
+        num_workers: DataLoader processes decoding images while the model runs (0: decode in this process).
+        executor: ``"serial"`` (default, this process), ``"ray"`` (a local Ray with this machine's cores, or
+            the cluster at ``ray_address``: ``"auto"`` or ``"HOST:PORT"``), or an executor object
+            (:mod:`robustscope.engine.executors`). Predictions are the same bits either way.
+
+        private: evaluate under two-party secure computation (CrypTen; the ``robustscope[private]`` extra): the
+            model owner's process encrypts the weights, the data owner's the (shifted) images, and only ``reveal``
+            is decrypted: ``"logits"`` (to the data owner; every metric works) or ``"metric"`` (only the top-1
+            correct count). ``precision_bits``: fixed-point fraction bits (16). Rows are marked ``private`` with
+            the protocol in ``private_protocol``; see :func:`robustscope.private.evaluate_private` and
+            docs/private-evaluation.md.
+
+    Every shift is computed in one pass over the data: each image is decoded once for all of them.
 
     Returns:
         One row per shift × metric × slice with the columns of the ResultStore
@@ -126,14 +149,23 @@ def evaluate(
         >>> table.query("metric == 'top1' and slice_factor == ''")[["shift", "value"]]  # doctest: +SKIP
     """
     from robustscope.engine.evaluation import Evaluation
-    from robustscope.engine.options import check_device, check_run_options
+    from robustscope.engine.executors import resolve_executor
+    from robustscope.engine.options import check_device, check_num_workers, check_precision, check_run_options
     from robustscope.metrics.registry import get_metric
     from robustscope.shifts.registry import load_shift
 
+    if private:
+        return _evaluate_private(
+            model, dataset, shifts, metrics, slice_by, seed, batch_size, device, on_bad_image, n_resamples, store,
+            progress, suite, axis, max_image_pixels, precision, executor, precision_bits, reveal,
+        )
     # Every option, metric and shift is checked before the model or data is touched: a bad third
     # shift must not cost the forward passes of the first two.
     check_run_options(batch_size, n_resamples, on_bad_image)
     check_device(device)
+    check_precision(precision)
+    check_num_workers(num_workers)
+    runs_on = resolve_executor(executor, ray_address)
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     for name in metrics:
         get_metric(name)
@@ -160,14 +192,39 @@ def evaluate(
         on_bad_image=on_bad_image,
         progress=progress,
         max_image_pixels=max_image_pixels,
+        precision=precision,
+        num_workers=num_workers,
+        executor=runs_on,
     )
-    table = pd.concat(
-        [evaluation.metric_rows(dataset, shift, metrics, columns, binned=True) for shift in shifts], ignore_index=True
-    )
+    table = pd.concat(evaluation.metric_rows_many(dataset, shifts, metrics, columns, binned=True), ignore_index=True)
     evaluation.write(table, evaluation.evaluation_recipe(dataset, table, metrics, columns))  # for results --rebuild
     table.attrs["bad_images"] = evaluation.bad_images
     table.attrs["shards_computed"], table.attrs["shards_reused"] = evaluation.shards_computed, evaluation.shards_reused
     return table
+
+
+def _evaluate_private(
+    model: str | Model, dataset: str | Dataset, shifts: Sequence[str | Shift], metrics: Sequence[str],
+    slice_by: str | Sequence[str] | None, seed: int, batch_size: int, device: str, on_bad_image: str,
+    n_resamples: int, store: str | Path | Workspace | None, progress: bool, suite: str, axis: str,
+    max_image_pixels: int | None, precision: str, executor: Any, precision_bits: int, reveal: str,
+) -> pd.DataFrame:
+    """``evaluate(..., private=True)``: the options a two-party CrypTen run cannot honour fail first."""
+    from robustscope.private.evaluate import evaluate_private
+
+    refused = {"device": device != "cpu", "precision": precision != "fp32", "executor": executor != "serial",
+               "suite/axis": bool(suite or axis)}
+    if any(refused.values()):
+        names = [name for name, bad in refused.items() if bad]
+        raise OptionError(
+            f"private=True runs on the CPU in fp32, serially and outside suites; drop {names} "
+            "(CrypTen computes on 64-bit fixed-point shares)"
+        )
+    data = load_dataset(dataset)
+    return evaluate_private(
+        model, data, shifts, metrics, _check_factors(data, slice_by), seed, batch_size, on_bad_image, n_resamples,
+        store, progress, max_image_pixels, precision_bits, reveal,
+    )
 
 
 @dataclass(frozen=True)

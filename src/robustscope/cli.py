@@ -7,7 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from robustscope.cli_args import OneLineParser, non_negative_int, positive_float, positive_int, probability
+from robustscope.cli_args import (
+    OneLineParser,
+    add_executor_arguments,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from robustscope.cli_commands import (
     cmd_compare,
     cmd_compare_mitigation,
@@ -21,7 +28,11 @@ from robustscope.cli_commands import (
     cmd_train,
     cmd_validate_axes,
 )
+from robustscope.cli_explore import add_explore_commands
 from robustscope.cli_mitigate import add_mitigate_commands
+from robustscope.cli_private import add_party_command, add_private_arguments
+from robustscope.cli_search import add_search_arguments, cmd_search
+from robustscope.cli_sweep import add_sweep_command
 from robustscope.errors import RobustscopeError
 from robustscope.studies import STUDIES
 
@@ -38,6 +49,7 @@ EPILOG = """examples:
   robustscope results --format csv --out results.csv
   robustscope run --model file:model/ --data synth:demo:test-id --shift none corruption:fog:3
   robustscope list models | datasets | metrics | shifts | corruptions | worlds
+  robustscope sweep sweep.yaml --executor ray        # models × suites from one file, on a local Ray or cluster
 """
 
 
@@ -82,12 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--batch-size", type=positive_int, default=64)
     run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
+    run.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
+                     help="forward pass in float32 (default) or under fp16/bf16 autocast (cached apart)")
+    run.add_argument("--num-workers", type=non_negative_int, default=0, metavar="N",
+                     help="processes decoding images while the model runs (default 0: decode in this process)")
     run.add_argument("--on-bad-image", choices=["raise", "skip"], default="raise",
                      help="stop on an unreadable image (default) or skip and count it")
     run.add_argument("--max-image-pixels", type=positive_int, default=None, metavar="N",
                      help="images with more pixels are bad images, possible decompression bombs "
                           "(default: PIL's limit, 89478485)")
     run.add_argument("--n-resamples", type=non_negative_int, default=1000, help="bootstrap resamples for the CIs")
+    add_executor_arguments(run)
+    add_private_arguments(run)
     run.set_defaults(func=cmd_run)
 
     synth = sub("synth", "the synthetic world", "robustscope synth render demo --out renders/")
@@ -206,9 +224,20 @@ def build_parser() -> argparse.ArgumentParser:
         record.add_arguments(study_parser)
         study_parser.set_defaults(func=record.run)
 
+    add_party_command(sub("party", "one party of a private evaluation across machines (CrypTen; RENDEZVOUS=tcp://…)",
+                          "RENDEZVOUS=tcp://10.0.0.5:29500 robustscope party data --data csv:scans.csv --metric top1"))
     add_mitigate_commands(sub("mitigate", "refit a model's last layer (DFR, LLE, last-layer ERM, GroupDRO, JTT) and "
                               "save it as a new model", "robustscope mitigate dfr --model file:m --train-data D "
                               "--val-data V --group-by FACTOR --out m-dfr"), sub)
+
+    add_explore_commands(sub)
+    add_sweep_command(sub)
+
+    search = sub("search", "worst-case natural shifts: search the world's factors (pose, light, background, texture) "
+                 "for renders that fool a model, by random search, CMA-ES and gradients through the renderer",
+                 "robustscope search --model file:m --world demo --budget 64 --instances 32")
+    add_search_arguments(search)
+    search.set_defaults(func=cmd_search)
 
     listing = sub("list", "list what can be named", "robustscope list models")
     listing.add_argument("what", choices=["models", "datasets", "metrics", "shifts", "corruptions", "worlds", "suites"])

@@ -80,6 +80,24 @@ def probability(text: str) -> float:
     return _number(text, float, lambda value: 0 < value < 1, "a number between 0 and 1 (e.g. 0.05)")
 
 
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--executor serial|ray`` and ``--ray-address auto|HOST:PORT`` (``robustscope run``, ``robustscope sweep``).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_executor_arguments(parser)
+        >>> args = parser.parse_args(["--executor", "ray", "--ray-address", "auto"])
+        >>> args.executor, args.ray_address
+        ('ray', 'auto')
+    """
+    parser.add_argument("--executor", choices=["serial", "ray"], default=None,
+                        help="who computes predictions: this process (serial, the default) or Ray "
+                             "(pip install 'robustscope[ray]'; local cores unless --ray-address)")
+    parser.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                        help="with --executor ray: join the cluster started by `ray start --head` ('auto' on one "
+                             "of its machines) instead of starting a local Ray")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, like every other error of the command (exit 2).
 

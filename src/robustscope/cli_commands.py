@@ -78,17 +78,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (args.suite is None) == (args.data is None):
         raise OptionError("run needs exactly one of --data (one dataset) or --suite (robustscope list suites)")
     _check_run_options(args)
+    if args.suite is not None and getattr(args, "private", False):
+        raise OptionError("--private evaluates one dataset (--data), not a suite; run each dataset of it with --data")
     if args.suite is not None:
         return _run_suite(args)
     shifts = [load_shift(spec) for spec in args.shift]  # every spec parsed before the first forward pass
-    model = load_model(args.model)  # a misspelt model fails before any data is read
+    # A private run leaves the model to the model owner's process: the spec travels, the weights never load here.
+    model = args.model if getattr(args, "private", False) else load_model(args.model)  # misspelt: fails before data
     data = load_dataset(args.data, root=args.data_root)
     slice_by = None if args.slice_by == ["none"] else ("all" if args.slice_by == ["all"] else args.slice_by)
     table = evaluate(
         model, data, shifts=shifts, metrics=args.metric, slice_by=slice_by, seed=args.seed,
         batch_size=args.batch_size, device=args.device, on_bad_image=args.on_bad_image,
         n_resamples=args.n_resamples, store=workspace(args.workspace), progress=not args.quiet,
-        max_image_pixels=args.max_image_pixels,
+        max_image_pixels=args.max_image_pixels, precision=args.precision, num_workers=args.num_workers,
+        executor=args.executor or "serial", ray_address=args.ray_address,
+        private=getattr(args, "private", False), precision_bits=getattr(args, "precision_bits", 16),
+        reveal=getattr(args, "reveal", "logits"),
     )
     whole = table[table["slice_factor"] == ""][["shift", "metric", "value", "ci_low", "ci_high", "n"]]
     _print_table(whole, title=f"{table['model'].iloc[0]} on {data.name}")
@@ -131,6 +137,8 @@ def _run_suite(args: argparse.Namespace) -> int:
         args.model, suite, data_root=args.data_root, world=args.world, axes=args.axis, seed=args.seed,
         batch_size=args.batch_size, device=args.device, n_resamples=args.n_resamples,
         store=workspace(args.workspace), progress=not args.quiet, max_image_pixels=args.max_image_pixels,
+        precision=args.precision, num_workers=args.num_workers, executor=args.executor or "serial",
+        ray_address=args.ray_address,
     )
     summary = result.summary()
     if len(summary):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["step_bar"]
+__all__ = ["samples_bar", "step_bar"]
 
 
 @contextmanager
@@ -29,5 +29,47 @@ def step_bar(enabled: bool, description: str, total: int) -> Iterator[Callable[.
 
         def advance(count: int = 1, description: str | None = None) -> None:
             bar.update(task, advance=count, **({"description": description} if description else {}))
+
+        yield advance
+
+
+@contextmanager
+def samples_bar(enabled: bool, description: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A bar over ``total`` samples with elapsed time and the rate in samples/s; yields ``advance(n)``, or ``None``
+    when ``enabled`` is false (so callers can skip per-batch callbacks entirely).
+
+    Example:
+        >>> with samples_bar(False, "model · data · none", 10) as advance:
+        ...     advance is None
+        True
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        handle = bar.add_task(description, total=total, rate="")
+
+        def advance(n: int) -> None:
+            bar.advance(handle, n)
+            speed = bar.tasks[0].speed
+            bar.update(handle, rate=f"{speed:,.0f} samples/s" if speed else "")
 
         yield advance

@@ -7,6 +7,7 @@ Example:
 """
 
 from robustscope.engine.evaluation import Evaluation
+from robustscope.engine.executors import RayExecutor, SerialExecutor
 from robustscope.engine.fingerprint import STORE_FORMAT_VERSION, prediction_key
 from robustscope.engine.label_space import label_mapping
 from robustscope.engine.prediction_store import PredictionStore
@@ -23,9 +24,11 @@ __all__ = [
     "Evaluation",
     "PredictionStore",
     "Predictions",
+    "RayExecutor",
     "ResultStore",
     "RunResult",
     "Runner",
+    "SerialExecutor",
     "ShardOutcome",
     "ShardTask",
     "execute_task",

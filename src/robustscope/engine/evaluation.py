@@ -20,7 +20,7 @@ The engine sits above the metrics (pure functions of arrays), so it may build th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,54 +30,21 @@ import numpy as np
 import pandas as pd
 
 from robustscope.engine.label_space import to_dataset_space
+from robustscope.engine.metric_table import metric_table
 from robustscope.engine.result_schema import package_versions
 from robustscope.engine.result_store import ResultStore
 from robustscope.metrics.bootstrap import CI_METHOD, bootstrap_ci, percentile_interval
-from robustscope.metrics.registry import compute_metrics
-from robustscope.metrics.slicing import slicing_frame
 
 if TYPE_CHECKING:
     from robustscope.config import Workspace
     from robustscope.data.base import Dataset
+    from robustscope.engine.executors import Executor
     from robustscope.engine.predictions import Predictions
     from robustscope.engine.runner import Runner
     from robustscope.models.base import Model
     from robustscope.shifts.base import Shift
 
 __all__ = ["Evaluation", "metric_table"]
-
-
-def metric_table(
-    predictions: Predictions,
-    metrics: Sequence[str],
-    slice_by: str | Sequence[str] | None = None,
-    binned: bool = False,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Metric rows (``metric … protocol``) of ``predictions``, whole set first, then each slice.
-
-    ``binned=False`` slices by the factor columns as they are; ``binned=True`` slices as
-    :func:`robustscope.evaluate` does (:func:`~robustscope.metrics.slicing.slicing_frame`: ``"all"``
-    picks every informative factor, continuous ones in equal-width bins). ``robustscope results --rebuild``
-    recomputes an evaluation's rows with this same function, so the rebuilt numbers are the same.
-
-    Example:
-        >>> from robustscope.engine.predictions import Predictions
-        >>> p = Predictions(np.array(["a", "b"]), np.array([[2.0, 0.0], [2.0, 0.0]]), np.array([0, 1]),
-        ...                 pd.DataFrame({"pose": ["front", "side"]}), ["cat", "dog"])
-        >>> metric_table(p, ["top1"], ["pose"], n_resamples=0)[["slice_value", "value"]].values.tolist()
-        [['', 0.5], ['front', 1.0], ['side', 0.0]]
-    """
-    factors = predictions.factors
-    if binned:
-        factors = slicing_frame(factors, slice_by)
-        slice_by = list(factors.columns)
-    elif isinstance(slice_by, str):
-        slice_by = [slice_by]
-    return compute_metrics(
-        predictions.logits, predictions.labels, factors, metrics, slice_by=slice_by, n_resamples=n_resamples, seed=seed
-    )
 
 
 @dataclass
@@ -149,8 +116,13 @@ class Evaluation:
         on_bad_image: str = "raise",
         progress: bool = True,
         max_image_pixels: int | None = None,
+        precision: str = "fp32",
+        num_workers: int = 0,
+        executor: Executor | None = None,
     ) -> Evaluation:
         """An evaluation whose predictions, content index and results are the workspace's.
+
+        ``precision``, ``num_workers`` (decoding processes) and ``executor`` (default: serial) go to the Runner.
 
         Example:
             >>> # ev = Evaluation.in_workspace(load_model("file:m"), workspace(), n_resamples=100)
@@ -167,6 +139,9 @@ class Evaluation:
             progress=progress,
             max_image_pixels=max_image_pixels,
             content_index=ContentIndex(ws.content_index),
+            precision=precision,
+            num_workers=num_workers,
+            executor=executor,
         )
         return cls(model, runner, seed=seed, n_resamples=n_resamples, suite=suite, axis=axis, results_db=ws.results_db)
 
@@ -232,6 +207,37 @@ class Evaluation:
         self._shared.bad_images.update(result.bad_images)
         return to_dataset_space(result.predictions, dataset, self.model.labels, self.label_index), result.key
 
+    def predict_many(self, dataset: Dataset, shifts: Sequence[str | Shift]) -> list[tuple[Predictions, str]]:
+        """:meth:`predict` of each shift, computed in one pass that decodes every image once.
+
+        The keys, stored shards and predictions are those of :meth:`predict` per shift
+        (:meth:`~robustscope.engine.runner.Runner.run_many`).
+
+        Example:
+            >>> # [key for _, key in ev.predict_many(dataset, ["none", "corruption:fog:3"])]
+        """
+        return list(self.iter_predictions(dataset, shifts))
+
+    def iter_predictions(self, dataset: Dataset, shifts: Sequence[str | Shift]) -> Iterator[tuple[Predictions, str]]:
+        """:meth:`predict_many`, holding one shift's predictions at a time once every shard is computed.
+
+        Example:
+            >>> # for predictions, key in ev.iter_predictions(dataset, grid): ...
+        """
+        from robustscope.shifts.registry import load_shift
+
+        runs = self.runner.iter_runs(
+            self.model,
+            dataset,
+            [load_shift(shift) for shift in shifts],
+            seed=self.seed,
+            model_fingerprint=self.model_fingerprint,
+            dataset_fingerprint=self.dataset_fingerprint(dataset),
+        )
+        for result in runs:
+            self._shared.bad_images.update(result.bad_images)
+            yield to_dataset_space(result.predictions, dataset, self.model.labels, self.label_index), result.key
+
     # -- rows -------------------------------------------------------------------------------------------
     def rows(self, table: pd.DataFrame, dataset: Dataset, shift: str | Shift, key: str) -> pd.DataFrame:
         """Complete metric rows (``metric … protocol``) with the model, dataset, shift, versions, suite and axis.
@@ -252,6 +258,7 @@ class Evaluation:
         out["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
         out["suite"], out["axis"] = self.suite, self.axis
         out["shift_params"] = json.dumps(params, sort_keys=True, default=str)
+        out["private"], out["private_protocol"] = False, "{}"  # plaintext (robustscope.private marks its own rows)
         return out
 
     def metric_table(
@@ -278,6 +285,27 @@ class Evaluation:
         loaded = load_shift(shift)
         predictions, key = self.predict(dataset, loaded)
         return self.rows(self.metric_table(predictions, metrics, slice_by, binned), dataset, loaded, key)
+
+    def metric_rows_many(
+        self,
+        dataset: Dataset,
+        shifts: Sequence[str | Shift],
+        metrics: Sequence[str] = ("top1",),
+        slice_by: str | Sequence[str] | None = None,
+        binned: bool = False,
+    ) -> list[pd.DataFrame]:
+        """:meth:`metric_rows` of each shift (one table each, in order), every image decoded once for all of them.
+
+        Example:
+            >>> # tables = ev.metric_rows_many(clean, ["none", "fgsm:eps=0.004", "pgd:eps=0.004"], ["top1"])
+        """
+        from robustscope.shifts.registry import load_shift
+
+        loaded = [load_shift(shift) for shift in shifts]
+        return [
+            self.rows(self.metric_table(predictions, metrics, slice_by, binned), dataset, shift, key)
+            for shift, (predictions, key) in zip(loaded, self.iter_predictions(dataset, loaded), strict=True)
+        ]
 
     def ci_protocol(self) -> dict[str, Any]:
         """The CI settings recorded in a custom row's protocol."""

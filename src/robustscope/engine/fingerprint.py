@@ -28,13 +28,16 @@ def key_payload(
     model_fingerprint: str | None = None,
     dataset_fingerprint: str | None = None,
     max_image_pixels: int | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """The JSON-able fields a prediction key hashes (handy to see *why* two keys differ).
 
     ``model_fingerprint``/``dataset_fingerprint`` let callers that already computed them skip
     re-hashing the weights and the manifest. ``max_image_pixels`` decides which images are read and
     which are skipped as possible decompression bombs, so a limit other than PIL's default is part of
-    the key (the default adds nothing, so keys made without a limit stay as they were).
+    the key (the default adds nothing, so keys made without a limit stay as they were). So is a
+    forward-pass ``precision`` other than ``"fp32"`` (half-precision logits differ from float32 ones;
+    float32 adds nothing, so every key stored before precisions existed still hits).
     """
     payload: dict[str, Any] = {
         "format_version": STORE_FORMAT_VERSION,
@@ -50,6 +53,8 @@ def key_payload(
     }
     if max_image_pixels is not None:
         payload["max_image_pixels"] = int(max_image_pixels)
+    if precision != "fp32":
+        payload["precision"] = str(precision)
     return payload
 
 
@@ -62,6 +67,7 @@ def prediction_key(
     model_fingerprint: str | None = None,
     dataset_fingerprint: str | None = None,
     max_image_pixels: int | None = None,
+    precision: str = "fp32",
 ) -> str:
     """The PredictionStore key of (model, dataset, shift, seed): 24 hex chars of a sha256.
 
@@ -84,6 +90,8 @@ def prediction_key(
         >>> key = prediction_key(model, data, Identity(), seed=0)
         >>> len(key), key == prediction_key(model, data, Identity(), seed=1)
         (24, False)
+        >>> key == prediction_key(model, data, Identity(), seed=0, precision="bf16")
+        False
     """
     payload = key_payload(
         model,
@@ -93,6 +101,7 @@ def prediction_key(
         model_fingerprint=model_fingerprint,
         dataset_fingerprint=dataset_fingerprint,
         max_image_pixels=max_image_pixels,
+        precision=precision,
     )
     text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]

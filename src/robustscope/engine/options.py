@@ -56,6 +56,45 @@ def check_device(device: str) -> str:
     return device
 
 
+#: Forward-pass precisions: ``fp32`` (default: plain float32), or autocast to float16 / bfloat16.
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`; else raise :class:`OptionError` saying what to pass.
+
+    Example:
+        >>> check_precision("bf16")
+        'bf16'
+        >>> check_precision("int8")
+        Traceback (most recent call last):
+        ...
+        robustscope.errors.OptionError: precision (--precision) must be one of fp32, fp16, bf16, got 'int8'
+    """
+    if precision not in PRECISIONS:
+        raise OptionError(f"precision (--precision) must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
+def check_num_workers(num_workers: int) -> int:
+    """Return ``num_workers`` (decoding processes) if it is an integer >= 0; else raise :class:`OptionError`.
+
+    Example:
+        >>> check_num_workers(2)
+        2
+        >>> check_num_workers(-1)
+        Traceback (most recent call last):
+        ...
+        robustscope.errors.OptionError: num_workers (--num-workers) must be an integer >= 0 (0: decode in the \
+main process), got -1
+    """
+    if not _is_integer(num_workers) or num_workers < 0:
+        raise OptionError(
+            f"num_workers (--num-workers) must be an integer >= 0 (0: decode in the main process), got {num_workers!r}"
+        )
+    return int(num_workers)
+
+
 def check_run_options(batch_size: int = 64, n_resamples: int = 0, on_bad_image: str = "raise") -> None:
     """Raise :class:`OptionError` naming the first option out of its range.
 

@@ -161,7 +161,14 @@ class RecipeBook:
 
 
 #: Columns whose value is the same on every row of one evaluation; a recipe keeps them once.
-EVALUATION_CONSTANTS = ("model", "model_fingerprint", "dataset", "dataset_fingerprint", "suite", "axis")
+EVALUATION_CONSTANTS = (
+    "model", "model_fingerprint", "dataset", "dataset_fingerprint", "suite", "axis", "private", "private_protocol",
+)
+
+
+def _json_scalar(value: Any) -> Any:
+    """A numpy scalar (a bool column's ``np.bool_``) as its Python value, so JSON keeps it a bool, not its str()."""
+    return value.item() if type(value).__module__ == "numpy" else value
 
 
 def evaluation_recipe(
@@ -208,7 +215,7 @@ def evaluation_recipe(
     run_columns = [c for c in ("shift", "prediction_key", "shift_params") if c in table.columns]
     return {
         "kind": "evaluate",
-        "columns": {c: table[c].iloc[0] for c in EVALUATION_CONSTANTS if c in table.columns},
+        "columns": {c: _json_scalar(table[c].iloc[0]) for c in EVALUATION_CONSTANTS if c in table.columns},
         "runs": first_of_each_run[run_columns].to_dict("records"),
         "metrics": list(metrics),
         "slice_by": slice_by if slice_by is None or isinstance(slice_by, str) else list(slice_by),

@@ -38,7 +38,7 @@ __all__ = [
 
 #: Bump when the ``results`` table changes; a file with another version is migrated (see
 #: :data:`MIGRATIONS`) or refused, never misread.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The ``results`` table: the "Result rows" contract of docs/architecture.md, in order.
 RESULT_COLUMNS: dict[str, str] = {
@@ -61,6 +61,8 @@ RESULT_COLUMNS: dict[str, str] = {
     "suite": "VARCHAR",  # '' outside a suite
     "axis": "VARCHAR",  # the suite's robustness axis ('' outside a suite)
     "shift_params": "VARCHAR",  # JSON of Shift.params() ('{}' for clean rows and rows of no one shift)
+    "private": "BOOLEAN",  # computed under secure two-party computation (robustscope.private)
+    "private_protocol": "VARCHAR",  # JSON of its protocol: precision bits, parties, what was revealed ('{}' if not)
 }
 
 #: SQL that upgrades a store of schema version ``v`` to ``v + 1``.
@@ -71,18 +73,26 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # Rows written before version 3 keep their shift's spec; their parameters are not recovered from it.
     2: ("ALTER TABLE results ADD COLUMN shift_params VARCHAR DEFAULT '{}'",),
+    # Rows written before version 4 were computed in plaintext.
+    3: (
+        "ALTER TABLE results ADD COLUMN private BOOLEAN DEFAULT FALSE",
+        "ALTER TABLE results ADD COLUMN private_protocol VARCHAR DEFAULT '{}'",
+    ),
 }
 
 #: A row's identity: a new row with the same values replaces the stored one.
 IDENTITY_COLUMNS = (
     "model_fingerprint", "dataset_fingerprint", "shift", "metric", "slice_factor", "slice_value", "suite", "axis",
+    "private_protocol",
 )
 
 #: Columns :meth:`ResultStore.write` fills in when absent.
-OPTIONAL_COLUMNS = ("ci_low", "ci_high", "versions", "created_at", "suite", "axis", "shift_params")
+OPTIONAL_COLUMNS = (
+    "ci_low", "ci_high", "versions", "created_at", "suite", "axis", "shift_params", "private", "private_protocol",
+)
 
 _STRING_COLUMNS = [c for c, t in RESULT_COLUMNS.items() if t == "VARCHAR"]
-_JSON_COLUMNS = ("protocol", "versions", "shift_params")
+_JSON_COLUMNS = ("protocol", "versions", "shift_params", "private_protocol")
 
 
 def package_versions() -> dict[str, str]:
@@ -143,6 +153,11 @@ def normalise_rows(rows: pd.DataFrame) -> pd.DataFrame:
         frame["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
     if "shift_params" not in frame.columns:
         frame["shift_params"] = "{}"
+    if "private" not in frame.columns:
+        frame["private"] = False
+    if "private_protocol" not in frame.columns:
+        frame["private_protocol"] = "{}"
+    frame["private"] = frame["private"].fillna(False).astype(bool)
     for column in _JSON_COLUMNS:
         frame[column] = [_json_text(v) for v in frame[column]]
     for column in ("suite", "axis"):
@@ -228,7 +243,7 @@ def migrate_schema(con: duckdb.DuckDBPyConnection, version: int) -> str:
         >>> _ = con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
         >>> _ = con.execute("CREATE TABLE results (model VARCHAR)")
         >>> migrate_schema(con, 2), [row[0] for row in con.execute("DESCRIBE results").fetchall()]
-        ('3', ['model', 'shift_params'])
+        ('4', ['model', 'shift_params', 'private', 'private_protocol'])
     """
     con.execute("BEGIN TRANSACTION")
     try:

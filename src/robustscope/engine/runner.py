@@ -8,6 +8,7 @@ the result.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,17 @@ import torch
 
 from robustscope.data.base import Dataset
 from robustscope.data.content_index import ContentIndex
+from robustscope.engine.executors import Executor, SerialExecutor
 from robustscope.engine.fingerprint import prediction_key
 from robustscope.engine.image_loading import BAD_IMAGE_POLICIES
 from robustscope.engine.label_space import label_mapping
 from robustscope.engine.prediction_store import PredictionStore, shard_ranges
 from robustscope.engine.predictions import Predictions
 from robustscope.engine.recipes import is_replaying
-from robustscope.engine.shard_tasks import ShardOutcome, ShardTask, execute_tasks
+from robustscope.engine.shard_tasks import ShardOutcome, ShardTask
 from robustscope.errors import BadImageError, CorruptStoreError, RobustscopeError
 from robustscope.models.base import Model
+from robustscope.progress import samples_bar
 from robustscope.shifts.base import Identity, Shift
 
 __all__ = ["RunResult", "Runner"]
@@ -77,6 +80,9 @@ class Runner:
         progress: show a rich progress bar (samples/s) on stderr.
         content_index: the stat index through which datasets' file contents are hashed for their
             fingerprints (default: the workspace's, :func:`robustscope.data.content_index.default_index`).
+        precision: ``"fp32"`` (default), or ``"fp16"``/``"bf16"``: the forward pass under autocast. Part of
+            the prediction key unless ``"fp32"`` (keys stored before precisions existed still hit).
+        executor: who computes the planned shards (:mod:`robustscope.engine.executors`; default: serial, here).
 
     Attributes:
         shards_computed, shards_reused: shards computed / found on disk by every :meth:`run` of this
@@ -100,7 +106,12 @@ class Runner:
         progress: bool = True,
         max_image_pixels: int | None = None,
         content_index: ContentIndex | None = None,
+        precision: str = "fp32",
+        executor: Executor | None = None,
     ):
+        from robustscope.engine.options import check_precision
+
+        check_precision(precision)
         if on_bad_image not in BAD_IMAGE_POLICIES:
             raise ValueError(f"on_bad_image must be one of {BAD_IMAGE_POLICIES}, got {on_bad_image!r}")
         if batch_size < 1 or shard_size < 1 or num_workers < 0:
@@ -119,6 +130,8 @@ class Runner:
         self.progress = progress
         self.max_image_pixels = max_image_pixels
         self.content_index = content_index
+        self.precision = precision
+        self.executor: Executor = executor if executor is not None else SerialExecutor()
         self.shards_computed = 0
         self.shards_reused = 0
 
@@ -132,6 +145,7 @@ class Runner:
             seed,
             dataset_fingerprint=dataset.fingerprint(self.content_index),
             max_image_pixels=self.max_image_pixels,
+            precision=self.precision,
         )
 
     def plan(self, model: Model, dataset: Dataset, shift: Shift | None = None, seed: int = 0) -> list[ShardTask]:
@@ -163,6 +177,7 @@ class Runner:
             model_fingerprint=model_fp,
             dataset_fingerprint=dataset_fp,
             max_image_pixels=self.max_image_pixels,
+            precision=self.precision,
         )
         meta = self._ensure_meta(key, model, dataset, shift, seed, model_fp, dataset_fp)
         tasks = self.missing_tasks(model, dataset, shift, seed, key, int(meta["shard_size"]), label_map)
@@ -194,6 +209,7 @@ class Runner:
                 store_root=str(self.store.root),
                 num_workers=self.num_workers,
                 max_image_pixels=self.max_image_pixels,
+                precision=self.precision,
             )
             for index in self.store.missing_shards(key, len(ranges))
         ]
@@ -218,10 +234,82 @@ class Runner:
             >>> # result.predictions.logits.shape
             >>> # (N, K)
         """
-        shift = shift or Identity()
-        key, meta, tasks = self._plan(model, dataset, shift, seed, model_fingerprint, dataset_fingerprint)
-        if tasks:
-            self._execute(tasks, f"{model.name} · {dataset.name} · {shift.spec()}")
+        (result,) = self.iter_runs(
+            model, dataset, [shift], seed, model_fingerprint=model_fingerprint, dataset_fingerprint=dataset_fingerprint
+        )
+        return result
+
+    def run_many(
+        self,
+        model: Model,
+        dataset: Dataset,
+        shifts: Sequence[Shift | None],
+        seed: int = 0,
+        *,
+        model_fingerprint: str | None = None,
+        dataset_fingerprint: str | None = None,
+    ) -> list[RunResult]:
+        """:meth:`run` of each shift, computed in one pass: each image is decoded and preprocessed once.
+
+        Keys, shard files and resumption are those of a :meth:`run` per shift, and so are the logits, bit
+        for bit; a shift listed twice is computed once (its second result counts its shards as reused).
+        Every result's predictions are held in memory: for long grids over large sets, iterate
+        :meth:`iter_runs` instead.
+
+        Example:
+            >>> # runner.run_many(model, dataset, [Identity(), load_shift("corruption:fog:3")], seed=0)
+        """
+        return list(self.iter_runs(model, dataset, shifts, seed, model_fingerprint=model_fingerprint,
+                                   dataset_fingerprint=dataset_fingerprint))  # fmt: skip
+
+    def iter_runs(
+        self,
+        model: Model,
+        dataset: Dataset,
+        shifts: Sequence[Shift | None],
+        seed: int = 0,
+        *,
+        model_fingerprint: str | None = None,
+        dataset_fingerprint: str | None = None,
+    ) -> Iterator[RunResult]:
+        """:meth:`run_many`, loading one shift's predictions at a time (after every missing shard is computed).
+
+        Example:
+            >>> # for result in runner.iter_runs(model, dataset, grid): table = metrics(result.predictions)
+        """
+        shifts = [shift or Identity() for shift in shifts]
+        if not shifts:
+            return
+        model_fp = model_fingerprint or model.fingerprint()
+        dataset_fp = dataset_fingerprint or dataset.fingerprint(self.content_index)
+        plans = [self._plan(model, dataset, shift, seed, model_fp, dataset_fp) for shift in shifts]
+        pending: dict[tuple[str, int], ShardTask] = {}
+        for _, _, tasks in plans:
+            for task in tasks:
+                pending.setdefault((task.key, task.shard_index), task)
+        if pending:
+            keys = {key for key, _ in pending}
+            what = shifts[0].spec() if len({key for key, _, _ in plans}) == 1 else f"{len(keys)} shifts"
+            self._execute(list(pending.values()), f"{model.name} · {dataset.name} · {what}")
+        computed: set[str] = set()
+        for shift, (key, meta, tasks) in zip(shifts, plans, strict=True):
+            yield self._finish(model, dataset, shift, seed, key, meta, [] if key in computed else tasks,
+                               model_fp, dataset_fp)  # fmt: skip
+            computed.add(key)
+
+    def _finish(
+        self,
+        model: Model,
+        dataset: Dataset,
+        shift: Shift,
+        seed: int,
+        key: str,
+        meta: dict[str, Any],
+        tasks: list[ShardTask],
+        model_fingerprint: str,
+        dataset_fingerprint: str,
+    ) -> RunResult:
+        """Load a key's predictions once its shards were computed (recomputing damaged ones), and count them."""
         self.store.clean(key)
         try:
             predictions, bad = self.store.load_with_bad_images(key)
@@ -272,6 +360,8 @@ class Runner:
                 "num_shards": len(shard_ranges(len(dataset), self.shard_size)),
                 "class_names": list(model.labels),
                 "factor_columns": list(dataset.factor_columns),
+                # fp32 is left out, as in the key: meta.json files written before precisions existed are alike
+                **({"precision": self.precision} if self.precision != "fp32" else {}),
             },
         )
 
@@ -281,32 +371,5 @@ class Runner:
                 f"predictions {tasks[0].key} ({description}) are not stored: {len(tasks)} shard(s) missing or "
                 "damaged, and rebuilding results runs no forward pass; rerun the evaluation to recompute them"
             )
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        columns = (
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        total = sum(t.num_rows for t in tasks)
-        with Progress(*columns, console=Console(stderr=True), disable=not self.progress) as bar:
-            handle = bar.add_task(description, total=total, rate="")
-
-            def advance(n: int) -> None:
-                bar.advance(handle, n)
-                speed = bar.tasks[0].speed
-                bar.update(handle, rate=f"{speed:,.0f} samples/s" if speed else "")
-
-            callback = advance if self.progress else None
-            return list(execute_tasks(tasks, callback))
+        with samples_bar(self.progress, description, sum(t.num_rows for t in tasks)) as advance:
+            return self.executor.execute(tasks, advance)

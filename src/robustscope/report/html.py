@@ -19,7 +19,18 @@ import pandas as pd
 
 from robustscope.metrics.classification import ReliabilityCurve
 from robustscope.metrics.slicing import natural_key
-from robustscope.report.kit import PAGE_CSS, Figures, ScoreHistogram, error_bars, esc, finite, fmt, ordered_unique
+from robustscope.report.kit import (
+    LEGEND_BESIDE,
+    PAGE_CSS,
+    Figures,
+    Palette,
+    ScoreHistogram,
+    error_bars,
+    esc,
+    finite,
+    fmt,
+    ordered_unique,
+)
 from robustscope.report.study_page import study_sections
 from robustscope.report.suite import suite_sections
 from robustscope.report.views_calibration import reliability_charts
@@ -66,6 +77,18 @@ def _protocol_summary(protocol: Any) -> str:
     if isinstance(ci, dict):
         parts.append(f"CI: {ci.get('method', '')}, {ci.get('confidence', '')}, {ci.get('n_resamples', '')} resamples")
     return " · ".join(p for p in parts if p)
+
+
+def _explorer_link(out_path: Path) -> str:
+    """A relative link to the explorer when its folder (``robustscope explore``) sits next to the report.
+
+    Example:
+        >>> _explorer_link(Path("/nonexistent/report.html"))
+        ''
+    """
+    if (Path(out_path).parent / "explorer" / "index.html").is_file():
+        return ' · <a class="explorer" href="explorer/index.html">open the interactive explorer</a>'
+    return ""
 
 
 def _version() -> str:
@@ -178,6 +201,7 @@ def _factor_charts(df: pd.DataFrame, figures: Figures) -> str:
     # Accuracy per factor value is what the charts are for; every other metric per slice would
     # bury it (the numbers stay in the ResultStore). Without an accuracy row, chart the first metric.
     metrics = [m for m in PREFERRED_METRICS if m in metrics] or metrics[:1]
+    palette = Palette(sliced.model)  # Okabe-Ito: the same colour per model in every chart
     out = []
     for dataset, shift in ordered_unique(zip(sliced.dataset, sliced["shift"], strict=True)):
         heading = dataset if shift in ("", "none") else f"{dataset} / {shift}"
@@ -198,6 +222,7 @@ def _factor_charts(df: pd.DataFrame, figures: Figures) -> str:
                             x=[esc(c) for c in categories],
                             y=values,
                             name=esc(model),
+                            marker={"color": palette(str(model))},
                             error_y=error_bars(
                                 values, group.ci_low.to_numpy(dtype=float), group.ci_high.to_numpy(dtype=float)
                             ),
@@ -215,7 +240,7 @@ def _factor_charts(df: pd.DataFrame, figures: Figures) -> str:
                     margin={"l": 50, "r": 10, "t": 50, "b": 50},
                     xaxis={"title": {"text": esc(factor)}, "type": "category"},
                     yaxis={"title": {"text": esc(metric)}},
-                    legend={"orientation": "h", "y": -0.25},
+                    legend=LEGEND_BESIDE,  # beside the plot: below it, it covered the x-axis title
                 )
                 out.append(f'<div class="chart">{figures.render(fig)}</div>')
         out.append("</div>")
@@ -349,7 +374,7 @@ def write_report(
 <body>
 <header>
 <h1>{esc(title)}</h1>
-<div class="meta">generated {esc(now)} by robustscope {esc(version)} · {esc(counts)}</div>
+<div class="meta">generated {esc(now)} by robustscope {esc(version)} · {esc(counts)}{_explorer_link(out_path)}</div>
 </header>
 <main>
 {nav}

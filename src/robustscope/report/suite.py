@@ -56,6 +56,8 @@ AXIS_VIEWS.add("representation", "robustscope.report.views_representation:repres
                summary="kNN / probe / RankMe per set")
 AXIS_VIEWS.add("disentanglement", "robustscope.report.views_representation:disentanglement_view",
                summary="MIG and DCI per set")
+AXIS_VIEWS.add("worst_case", "robustscope.report.views_worst_case:worst_case_view",
+               summary="worst- vs average-case per factor, found examples")
 
 
 def default_view(inputs: ViewInputs) -> str:

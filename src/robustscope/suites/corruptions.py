@@ -110,17 +110,18 @@ def corruptions_axis(
     has_2d = any(role != "imagenet_3dcc" for role in precomputed)
     clean_accuracy = None
     if clean is not None:
-        clean_rows = ev.metric_rows(clean, "none", ["top1"])
+        cells = []
+        if params.on_the_fly == "always" or (params.on_the_fly == "auto" and not has_2d):
+            cells = [(name, severity) for name in params.names() for severity in params.severities]
+        # The clean set and every cell in one pass: each image is decoded once for all of them.
+        clean_rows, *cell_rows = ev.metric_rows_many(
+            clean, ["none", *(f"corruption:{name}:{severity}" for name, severity in cells)], ["top1"]
+        )
         out.append(clean_rows)
         clean_accuracy = float(clean_rows["value"].iloc[0])
-        if params.on_the_fly == "always" or (params.on_the_fly == "auto" and not has_2d):
-            on_the_fly: dict[tuple[str, int], float] = {}
-            for name in params.names():
-                for severity in params.severities:
-                    rows = ev.metric_rows(clean, f"corruption:{name}:{severity}", ["top1"])
-                    out.append(rows)
-                    on_the_fly[(name, severity)] = float(rows["value"].iloc[0])
-            accuracy["on_the_fly"] = on_the_fly
+        if cells:
+            out.extend(cell_rows)
+            accuracy["on_the_fly"] = {c: float(rows["value"].iloc[0]) for c, rows in zip(cells, cell_rows, strict=True)}
     summary_dataset = clean if clean is not None else next(iter(precomputed.values()), None)
     if summary_dataset is None:
         return out

@@ -51,6 +51,7 @@ for _name in (
     "pug",
     "representation",
     "disentanglement",
+    "worst_case",
 ):
     register_axis(_name, f"robustscope.suites.{_name}:AXIS")
 

@@ -25,6 +25,7 @@ from robustscope.suites.spec import SuiteSpec, fill_placeholders, load_suite, pl
 
 if TYPE_CHECKING:
     from robustscope.data.base import Dataset
+    from robustscope.engine.executors import Executor
     from robustscope.models.base import Model
 
 
@@ -167,6 +168,10 @@ def run_suite(
     store: str | Path | Workspace | None = None,
     progress: bool = True,
     max_image_pixels: int | None = None,
+    precision: str = "fp32",
+    num_workers: int = 0,
+    executor: str | Executor = "serial",
+    ray_address: str | None = None,
 ) -> SuiteResult:
     """Run every axis of ``suite`` for ``model``; store the rows in the ResultStore and return them.
 
@@ -178,6 +183,10 @@ def run_suite(
         axes: run only these axes (default: all of the suite's).
         n_resamples: bootstrap resamples for every CI (0: no CIs).
         max_image_pixels: images with more pixels are bad images (default: PIL's limit).
+        precision: ``"fp32"`` (default), ``"fp16"`` or ``"bf16"`` (autocast; part of the prediction key unless fp32).
+        num_workers: DataLoader processes decoding images while the model runs (0: in this process).
+        executor, ray_address: who computes the predictions: ``"serial"`` (default), ``"ray"`` (local, or the
+            cluster at ``ray_address``) or an executor object (see :func:`robustscope.evaluate`).
 
     Returns:
         A :class:`SuiteResult`; an axis whose datasets are all missing yields no rows, and every missing
@@ -189,13 +198,17 @@ def run_suite(
         ['model', 'shape bias', 'context P0']
     """
     from robustscope.engine.evaluation import Evaluation
-    from robustscope.engine.options import check_device, check_run_options
+    from robustscope.engine.executors import resolve_executor
+    from robustscope.engine.options import check_device, check_num_workers, check_precision, check_run_options
     from robustscope.models.base import Model
     from robustscope.models.registry import load_model
 
     started = time.perf_counter()
     check_run_options(batch_size, n_resamples)  # before the model is loaded or a dataset read
     check_device(device)
+    check_precision(precision)
+    check_num_workers(num_workers)
+    runs_on = resolve_executor(executor, ray_address)
     spec = suite if isinstance(suite, SuiteSpec) else load_suite(suite)
     chosen = list(spec.axes) if axes is None else [spec.axis(name) for name in axes]
     # A suite built in code skipped the load-time check: every axis's params are typed before any work.
@@ -214,6 +227,9 @@ def run_suite(
         device=device,
         progress=progress,
         max_image_pixels=max_image_pixels,
+        precision=precision,
+        num_workers=num_workers,
+        executor=runs_on,
     )
     skipped: list[Skipped] = []
     cache: dict[str, Dataset] = {}

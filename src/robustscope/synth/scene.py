@@ -179,12 +179,31 @@ class SceneRenderer:
         that background-swap benchmarks (ImageNet-9's mixed_same/mixed_rand) composite onto.
         """
         mi = self.mi
+        if mi.variant() != self.variant:  # another renderer (a differentiable one) switched Mitsuba's variant
+            mi.set_variant(self.variant)
+        scene = mi.load_dict(self.scene_dict(record, with_object))
+        # A record may name the sample whose sampler seed it shares (the same instance under another pose).
+        seed_index = record.get("seed_index", record["index"])
+        image = np.array(mi.render(scene, seed=image_seed(self.spec.seed, seed_index)))
+        rgb = np.round(linear_to_srgb(image[..., :3]) * 255).astype(np.uint8)
+        mask = np.round(np.clip(image[..., 3], 0, 1) * 255).astype(np.uint8)
+        return rgb, mask
+
+    def scene_dict(
+        self, record: dict[str, Any], with_object: bool = True, integrator: str = "direct"
+    ) -> dict[str, Any]:
+        """The Mitsuba scene description of one sample record (:meth:`render` loads and renders it).
+
+        ``integrator="direct_projective"`` gives the same scene to a differentiable variant with silhouette
+        gradients (:mod:`robustscope.worstcase.gradient`).
+        """
+        mi = self.mi
         res = self.spec.resolution
         light_rgb = np.array(parse_color(record["light_color"], LIGHT_COLORS)) * record["light_intensity"]
-        scene = mi.load_dict(
+        return (
             {
                 "type": "scene",
-                "integrator": {"type": "direct"},
+                "integrator": {"type": integrator},
                 "sensor": {
                     "type": "perspective",
                     "fov": CAMERA_FOV,
@@ -211,9 +230,3 @@ class SceneRenderer:
                 },
             }
         )
-        # A record may name the sample whose sampler seed it shares (the same instance under another pose).
-        seed_index = record.get("seed_index", record["index"])
-        image = np.array(mi.render(scene, seed=image_seed(self.spec.seed, seed_index)))
-        rgb = np.round(linear_to_srgb(image[..., :3]) * 255).astype(np.uint8)
-        mask = np.round(np.clip(image[..., 3], 0, 1) * 255).astype(np.uint8)
-        return rgb, mask

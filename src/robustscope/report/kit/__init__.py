@@ -20,7 +20,16 @@ Example:
 
 from __future__ import annotations
 
-from robustscope.report.kit.charts import SYMBOLS, Figures, Palette, error_bars, grouped_bar_chart, layout
+from robustscope.report.kit.charts import (
+    LEGEND_BESIDE,
+    OKABE_ITO,
+    SYMBOLS,
+    Figures,
+    Palette,
+    error_bars,
+    grouped_bar_chart,
+    layout,
+)
 from robustscope.report.kit.inputs import HEADLINE_OOD_SCORE, ScoreHistogram, ViewInputs, score_histogram
 from robustscope.report.kit.style import PAGE_CSS
 from robustscope.report.kit.tables import Cell, disjoint_cells, row_cell, rows_table, table
@@ -38,6 +47,8 @@ from robustscope.report.kit.text import (
 
 __all__ = [
     "HEADLINE_OOD_SCORE",
+    "LEGEND_BESIDE",
+    "OKABE_ITO",
     "PAGE_CSS",
     "SYMBOLS",
     "Cell",

@@ -10,10 +10,16 @@ import pandas as pd
 
 from robustscope.report.kit.text import esc, ordered_unique
 
-__all__ = ["SYMBOLS", "Figures", "Palette", "error_bars", "grouped_bar_chart", "layout"]
+__all__ = ["LEGEND_BESIDE", "OKABE_ITO", "SYMBOLS", "Figures", "Palette", "error_bars", "grouped_bar_chart", "layout"]
 
+#: Okabe & Ito's colour-blind-safe qualitative palette ("Color Universal Design", 2008); the explorer uses it too.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 #: Marker symbols cycle per model (as in Geirhos et al.'s shape-bias figure), so models differ without colour.
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "triangle-down", "star", "cross", "pentagon")
+
+
+#: Legend placement of every chart: right of the plot area, top-aligned (below it, it covered the x-axis title).
+LEGEND_BESIDE = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
 
 
 class Figures:
@@ -51,14 +57,12 @@ class Palette:
     Example:
         >>> palette = Palette(["a", "b", "a"])
         >>> palette("b"), palette.symbol("b")
-        ('#EF553B', 'square')
+        ('#56B4E9', 'square')
     """
 
     def __init__(self, models: Iterable[str]) -> None:
-        from plotly.colors import qualitative
-
         self.index = {m: i for i, m in enumerate(ordered_unique(models))}
-        self.colours = qualitative.Plotly + qualitative.D3
+        self.colours = OKABE_ITO
 
     def __call__(self, model: str) -> str:
         return self.colours[self.index.get(model, 0) % len(self.colours)]
@@ -69,7 +73,9 @@ class Palette:
 
 
 def layout(fig: Any, title: str, height: int = 360, **extra: Any) -> None:
-    """Give ``fig`` the report's look: the title (already escaped), white template, legend below.
+    """Give ``fig`` the report's look: the title (already escaped), white template, legend right of the plot.
+
+    The legend sits beside the plot, never below it, where it overlapped the x-axis title.
 
     Example:
         >>> import plotly.graph_objects as go
@@ -83,7 +89,7 @@ def layout(fig: Any, title: str, height: int = 360, **extra: Any) -> None:
         template="plotly_white",
         height=height,
         margin={"l": 60, "r": 10, "t": 60, "b": 50},
-        legend={"orientation": "h", "y": -0.2},
+        legend=LEGEND_BESIDE,
         **extra,
     )
 

@@ -8,6 +8,7 @@ body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helve
 header { background: #1f2933; color: #fff; padding: 18px 32px; }
 header h1 { margin: 0 0 4px 0; font-size: 22px; }
 header .meta { color: #cbd2d9; font-size: 13px; }
+header .meta a.explorer { color: #9fd3f5; }
 main { padding: 8px 32px 40px 32px; max-width: 1400px; }
 section { background: #fff; border: 1px solid #e4e7eb; border-radius: 6px; padding: 12px 20px 20px 20px;
           margin-top: 20px; }
@@ -34,4 +35,7 @@ nav.toc a { color: #3b6fb6; text-decoration: none; white-space: nowrap; }
 table.results.stacked td { text-align: center; }
 table.results.stacked .ci { display: block; }
 h2 small, h3 small { color: #7b8794; font-weight: normal; }
+div.gallery { display: flex; flex-wrap: wrap; gap: 10px; }
+figure.example { margin: 0; width: 210px; font-size: 12px; color: #3e4c59; }
+figure.example img { image-rendering: pixelated; margin-right: 4px; }
 """
