@@ -106,6 +106,21 @@ def test_demo_cnn_under_mpc_agrees_with_plaintext(cnn_session: dict[str, Any]) -
         assert rows["private"][key] == pytest.approx(value, abs=0.011), key  # top1 within one image, ECE close
 
 
+def test_report_shows_private_and_plaintext_runs_as_two_models(cnn_session: dict[str, Any]) -> None:
+    """A view keeping one row per model must not show whichever kind of run was written last."""
+    from robustscope.config import Workspace
+    from robustscope.engine import ResultStore
+    from robustscope.report.from_store import label_private_runs, report_from_store
+
+    stored = ResultStore(cnn_session["ws"] / "results.duckdb").query(metric="top1")
+    name = cnn_session["model"].name
+    labelled = label_private_runs(stored)
+    assert sorted(set(labelled["model"])) == sorted({name, f"{name} (private)"})
+    assert (labelled["model"] == f"{name} (private)").tolist() == stored["private"].tolist()
+    html = report_from_store(Workspace(cnn_session["ws"]), cnn_session["ws"] / "report.html").read_text()
+    assert f"{name} (private)" in html
+
+
 def test_private_rows_carry_their_protocol_and_never_replace_plaintext(cnn_session: dict[str, Any]) -> None:
     from robustscope.engine import PredictionStore, ResultStore
 

@@ -182,6 +182,27 @@ def models_from_store(workspace: Workspace, rows: pd.DataFrame) -> list[dict[str
     return list(models.values())
 
 
+def label_private_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``" (private)"`` appended to the model name of every row computed under MPC.
+
+    A private run of a model writes rows next to its plaintext rows (the protocol is part of their
+    identity); views that keep one row per model would otherwise show whichever was written last.
+
+    Example:
+        >>> rows = pd.DataFrame({"model": ["m", "m"], "private": [False, True], "value": [0.9, 0.9]})
+        >>> label_private_runs(rows)["model"].tolist()
+        ['m', 'm (private)']
+    """
+    if "private" not in rows.columns:
+        return rows
+    private = rows["private"].fillna(False).astype(bool)
+    if not private.any():
+        return rows
+    rows = rows.copy()
+    rows.loc[private, "model"] = rows.loc[private, "model"].astype(str) + " (private)"
+    return rows
+
+
 def report_from_store(
     workspace: Workspace,
     out_path: Path,
@@ -208,6 +229,7 @@ def report_from_store(
     if rows.empty:
         which = f" for models {list(models)}" if models else ""
         raise RobustscopeError(f"no results{which} in {db}; run `robustscope run` or `robustscope demo` first")
+    rows = label_private_runs(rows)
     suite = rows["suite"].fillna("").astype(str) if "suite" in rows.columns else pd.Series("", index=rows.index)
     axis = rows["axis"].fillna("").astype(str) if "axis" in rows.columns else pd.Series("", index=rows.index)
     in_suite = rows[suite != ""]
