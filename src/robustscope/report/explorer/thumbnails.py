@@ -11,6 +11,7 @@ copied to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -36,6 +37,13 @@ THUMBNAIL_PIXELS = 96
 THUMBNAIL_FORMAT = "jpeg-q85-444-v1"
 
 
+@functools.cache
+def _thumbnail_code_digest() -> str:
+    # The code that turns a shifted tensor into a thumbnail (resizing, quantising, encoding) is in this module:
+    # a change to it must re-encode, even when no constant changed. Shifts carry their own version in their key.
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def thumbnail_address(
     image_bytes: bytes, sample_id: str, seed: int, preprocessing: dict[str, Any], shift_key: dict[str, Any]
 ) -> str:
@@ -50,7 +58,7 @@ def thumbnail_address(
     """
     digest = hashlib.sha256(image_bytes)
     context = {"sample": sample_id, "seed": int(seed), "pre": preprocessing, "shift": shift_key,
-               "format": THUMBNAIL_FORMAT, "pixels": THUMBNAIL_PIXELS}  # fmt: skip
+               "format": THUMBNAIL_FORMAT, "pixels": THUMBNAIL_PIXELS, "code": _thumbnail_code_digest()}  # fmt: skip
     digest.update(json.dumps(context, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32]
 
